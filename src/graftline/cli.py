@@ -1,0 +1,203 @@
+"""The ``graftline`` command: one sub-command per pipeline stage, plus ``predict``.
+
+Each stage command reads params.yaml in the project directory (``--params`` for another file), calls the stage's
+``run_*`` function and prints a short summary. Exit codes: 0 ok, 1 a gate failed (its report was written first),
+2 bad input or configuration. Errors are one paragraph naming the file, the rule and the fix — no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from graftline.errors import GraftlineError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Pick a pretrained source, fine-tune it, prove it helped, ship ONNX. "
+                       "Stages run in order: demo, prepare, validate, zoo, select, finetune, baseline, check, export "
+                       "(`dvc repro` runs them all).")
+
+_state: dict = {}
+
+
+@app.callback()
+def _options(
+    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory (holds params.yaml)."),
+    params: Optional[Path] = typer.Option(None, "--params", help="Params file (default: <project>/params.yaml)."),
+) -> None:
+    _state["root"] = project.resolve()
+    _state["params_file"] = params if params is not None else project / "params.yaml"
+
+
+def _ctx():
+    from graftline.config import load_params
+    from graftline.project import Project
+
+    params = load_params(_state["params_file"])
+    return params, Project(_state["root"])
+
+
+def _rel(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(_state["root"]).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@app.command()
+def demo() -> None:
+    """Generate the embedded default: real digits as an image folder + rendered source domains (data/demo)."""
+    from graftline.data.demo import generate
+
+    params, proj = _ctx()
+    d = params.demo
+    s = generate(proj.demo, d.source_per_class, d.source_eval_fraction, d.seed)
+    typer.echo(f"demo: {s['target_images']} target images in {_rel(proj.demo / 'digits')}, "
+               f"sources {s['source_images']} in {_rel(proj.demo / 'sources')}")
+
+
+@app.command()
+def prepare() -> None:
+    """Image folder or CSV -> data/prepared (manifest.csv, classes.json, meta.json) with stratified splits."""
+    from graftline.data.prepare import run_prepare
+
+    params, proj = _ctx()
+    meta = run_prepare(params.data, proj.root, proj.prepared, params.demo)
+    typer.echo(f"prepare: {meta['images']} images kept of {meta['scanned']} scanned "
+               f"(train {meta['splits']['train']}, val {meta['splits']['val']}, test {meta['splits']['test']}); "
+               f"data hash {meta['data_hash'][:12]}")
+
+
+@app.command()
+def validate() -> None:
+    """Run the Great Expectations suite over per-image facts -> reports/validation.json (exit 1 on failure)."""
+    from graftline.validate.suite import run_validate
+
+    params, proj = _ctx()
+    report = run_validate(params.validate_, proj.prepared, proj.root, proj.reports / "validation.json")
+    typer.echo(f"validate: {len(report['rules'])} rules passed on {report['images']} images")
+
+
+@app.command()
+def zoo() -> None:
+    """Pretrain the source candidates on the synthetic source domains -> models/zoo."""
+    from graftline.models.zoo import run_zoo
+
+    params, proj = _ctx()
+    run_zoo(params.zoo, proj.demo / "sources", proj.zoo, proj.root)
+
+
+@app.command()
+def select() -> None:
+    """Score every candidate on the target data (LogME), rank -> reports/selection.json."""
+    from graftline.select.rank import run_select
+
+    params, proj = _ctx()
+    report = run_select(params.select, proj.prepared, proj.zoo, proj.root, proj.reports / "selection.json")
+    typer.echo(f"select: {report['selected']} ({report['why']})")
+
+
+@app.command()
+def finetune() -> None:
+    """Fine-tune the selected candidate with a new head -> models/finetuned, metrics/finetune."""
+    from graftline.train.finetune import run_finetune
+
+    params, proj = _ctx()
+    s = run_finetune(params.finetune, proj.prepared, proj.root, proj.finetuned, proj.metrics,
+                     proj.reports / "selection.json", proj.zoo)
+    typer.echo(f"finetune: val acc {s['val_acc']:.3f} (best step {s['best_step']}/{s['steps']}, {s['seconds']:.1f} s)")
+
+
+@app.command()
+def baseline() -> None:
+    """Train the same architecture from scratch with the same budget -> models/baseline, metrics/baseline."""
+    from graftline.train.finetune import run_baseline
+
+    params, proj = _ctx()
+    s = run_baseline(params.finetune, params.check.scratch_lr, proj.prepared, proj.root, proj.baseline,
+                     proj.metrics, proj.reports / "selection.json", proj.zoo)
+    typer.echo(f"baseline: val acc {s['val_acc']:.3f} (best step {s['best_step']}/{s['steps']}, {s['seconds']:.1f} s)")
+
+
+@app.command()
+def check() -> None:
+    """Transfer vs scratch on the test split: NTG gate -> metrics/check.json (exit 1 on negative transfer)."""
+    from graftline.check.ntg import run_check
+
+    params, proj = _ctx()
+    r = run_check(params.check, proj.prepared, proj.root, proj.finetuned, proj.baseline, proj.metrics / "check.json")
+    typer.echo(f"check: transfer {r['transfer_acc']:.3f} vs scratch {r['scratch_acc']:.3f} -> NTG {r['ntg']:+.3f} "
+               f"(gate: <= {r['max_ntg']:+.3f}) passed")
+
+
+@app.command()
+def export() -> None:
+    """ONNX export with onnxruntime parity on the test split -> models/export, metrics/export.json."""
+    from graftline.export.onnx import run_export
+
+    params, proj = _ctx()
+    r = run_export(params.export, proj.prepared, proj.root, proj.finetuned, proj.exported, proj.metrics / "export.json")
+    typer.echo(f"export: {_rel(proj.exported / 'model.onnx')}  parity max|diff| {r['parity_max_abs_diff']:.2e}, "
+               f"top-1 agreement {r['top1_agreement']:.4f}")
+
+
+@app.command()
+def summary() -> None:
+    """Print the run's headline: ranking, transfer vs scratch, NTG, parity."""
+    _, proj = _ctx()
+
+    def read(p: Path):
+        if not p.is_file():
+            raise GraftlineError(f"{_rel(p)} not found: run the pipeline first (`make run` or `dvc repro`).")
+        return json.loads(p.read_text())
+
+    sel, chk, exp = read(proj.reports / "selection.json"), read(proj.metrics / "check.json"), read(proj.metrics / "export.json")
+    typer.echo(f"Source ranking by {sel['estimator']} (scored on {sel['scored_on']['images']} training images):")
+    for i, e in enumerate(sel["ranking"], 1):
+        mark = "  <- selected" if e["candidate"] == sel["selected"] else ""
+        typer.echo(f"  {i}. {e['candidate']:<36} {e[sel['estimator']]:+.4f}{mark}")
+    typer.echo(f"Transfer vs scratch on {chk['test_images']} test images: {chk['transfer_acc']:.3f} vs "
+               f"{chk['scratch_acc']:.3f} ({100 * (chk['transfer_acc'] - chk['scratch_acc']):+.1f} points)")
+    typer.echo(f"Negative transfer gap NTG = {chk['ntg']:+.3f} (gate <= {chk['max_ntg']:+.3f}: "
+               f"{'passed' if chk['passed'] else 'FAILED'})")
+    typer.echo(f"ONNX parity: max |logit diff| {exp['parity_max_abs_diff']:.2e}, top-1 agreement "
+               f"{100 * exp['top1_agreement']:.1f}% -> {_rel(proj.exported / 'model.onnx')}")
+
+
+@app.command()
+def predict(
+    images: list[Path] = typer.Argument(..., help="Image files to classify."),
+    model: Path = typer.Option(Path("models/export"), help="Directory with model.onnx + model.json."),
+    top_k: int = typer.Option(1, min=1, help="How many classes to show per image."),
+) -> None:
+    """Classify image files with the exported ONNX model (onnxruntime)."""
+    from graftline.export.predict import predict as run_predict
+
+    for r in run_predict(model if model.is_absolute() else _state["root"] / model, images, top_k):
+        preds = ", ".join(f"{p['label']} ({p['prob']:.3f})" for p in r["predictions"])
+        typer.echo(f"{r['image']}: {preds}")
+
+
+def main() -> None:
+    import click
+
+    try:
+        app(standalone_mode=False)
+    except GraftlineError as exc:
+        cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+        typer.echo(f"graftline {cmd}: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""params.yaml, validated.
+
+One pydantic model per stage section. Unknown keys are rejected (a typo such as ``finetune.lrr`` would otherwise be
+silently ignored and the run would use the default), and every error names the key, what was given and what is
+allowed. ``load_params`` turns pydantic's errors into a single ``ConfigError`` paragraph; the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from graftline.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DemoParams(Section):
+    """The embedded default: real handwritten digits as the target, rendered sources for the zoo."""
+
+    seed: int = 0
+    source_per_class: int = Field(800, ge=10, le=100_000, description="rendered images per class per domain")
+    source_eval_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+
+
+class DataParams(Section):
+    source: Literal["demo", "folder", "csv"] = "demo"
+    root: str = "data/demo/digits"
+    seed: int = 0
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.5, gt=0.0, lt=1.0)
+    train_per_class: int | None = Field(5, ge=1, description="keep only N labelled training images per class")
+    val_per_class: int | None = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> "DataParams":
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction must be < 1 (got {self.val_fraction} + {self.test_fraction}); "
+                "the rest is the training split"
+            )
+        return self
+
+
+class ValidateParams(Section):
+    min_images_per_class: int = Field(1, ge=1, description="per class, in every split")
+    min_width: int = Field(4, ge=1)
+    min_height: int = Field(4, ge=1)
+    max_width: int = Field(8192, ge=1)
+    max_height: int = Field(8192, ge=1)
+    max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard")
+    show_failures: int = Field(10, ge=1, le=1000, description="offending files listed per failed rule")
+
+
+class ZooCandidate(Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    architecture: str
+    domain: Literal["digits", "random_labels"]
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class ZooParams(Section):
+    seed: int = 0
+    steps: int = Field(500, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(0.003, gt=0.0, le=10.0)
+    weight_decay: float = Field(0.05, ge=0.0)
+    image_size: int = Field(32, ge=8, le=512)
+    candidates: list[ZooCandidate] = Field(min_length=1)
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique(cls, v: list[ZooCandidate]) -> list[ZooCandidate]:
+        ids = [c.id for c in v]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"candidate ids must be unique; repeated: {', '.join(dup)}")
+        return v
+
+
+class SelectParams(Section):
+    candidates: list[str] = Field(
+        default_factory=lambda: ["zoo:*"], min_length=1, description="'zoo:<id>', 'zoo:*' (every zoo model)"
+    )
+    estimator: Literal["logme"] = "logme"
+    batch_size: int = Field(256, ge=1)
+
+    @field_validator("candidates")
+    @classmethod
+    def _scheme(cls, v: list[str]) -> list[str]:
+        for c in v:
+            if not c.startswith("zoo:"):
+                raise ValueError(f"candidate {c!r}: use 'zoo:<id>' or 'zoo:*' (hub and file sources come later)")
+        return v
+
+
+class FinetuneParams(Section):
+    seed: int = 0
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.001, gt=0.0, le=10.0)
+    weight_decay: float = Field(0.05, ge=0.0)
+    warmup_steps: int = Field(20, ge=0)
+    eval_every: int = Field(25, ge=1)
+    augment: bool = True
+
+
+class CheckParams(Section):
+    scratch_lr: float = Field(0.003, gt=0.0, le=10.0, description="the from-scratch baseline's own learning rate")
+    max_ntg: float = Field(0.0, ge=-1.0, le=1.0, description="largest allowed err(transfer) - err(scratch)")
+
+
+class ExportParams(Section):
+    opset: int = Field(18, ge=13, le=23)
+    parity_atol: float = Field(1e-4, gt=0.0)
+    min_top1_agreement: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class Params(Section):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    demo: DemoParams = DemoParams()
+    data: DataParams = DataParams()
+    # "validate" would shadow BaseModel.validate: the attribute is validate_, the YAML key stays "validate".
+    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    zoo: ZooParams
+    select: SelectParams = SelectParams()
+    finetune: FinetuneParams = FinetuneParams()
+    check: CheckParams = CheckParams()
+    export: ExportParams = ExportParams()
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names allowed at ``loc``'s parent, for 'did you mean' hints."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", {})
+        field = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        current = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if current is None:
+            return []
+    return sorted(f.alias or n for n, f in getattr(current, "model_fields", {}).items())
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source} is not valid:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(Params, e["loc"])
+            hint = difflib.get_close_matches(str(e["loc"][-1]), allowed, n=1)
+            msg = f"unknown key; allowed here: {', '.join(allowed)}"
+            if hint:
+                msg += f" (did you mean '{hint[0]}'?)"
+        else:
+            msg = e["msg"]
+            if "input" in e and e["type"] != "missing" and not isinstance(e["input"], dict):
+                msg += f" (got {e['input']!r})"
+        lines.append(f"  - {key}: {msg}")
+    lines.append(f"Fix these keys in {source} and run again (see the params reference in README.md).")
+    return "\n".join(lines)
+
+
+def load_params(path: str | Path) -> Params:
+    """Read and validate params.yaml; raise ConfigError with one clear paragraph on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found. Run from the project directory or pass --params FILE.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, validate, zoo, ...), got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+
+
+def section_hash(*sections: BaseModel) -> str:
+    """A short, stable hash of the params a result depends on (recorded in model.json as params_hash)."""
+    blob = json.dumps([s.model_dump(mode="json") for s in sections], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Data: the embedded demo generator, the manifest (folder/CSV -> canonical table, splits) and image loading."""

@@ -1,0 +1,1 @@
+"""Models: the saved-model contract (weights), the zoo of source models, candidate specs."""

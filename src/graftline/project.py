@@ -1,0 +1,107 @@
+"""Where a project's files live, and atomic writes.
+
+Every command runs in a project directory (the one holding params.yaml and dvc.yaml) and writes relative to it.
+Nothing is half-written on failure: files go to a temporary sibling first, then are renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    @property
+    def demo(self) -> Path:
+        return self.path("data", "demo")
+
+    @property
+    def prepared(self) -> Path:
+        return self.path("data", "prepared")
+
+    @property
+    def zoo(self) -> Path:
+        return self.path("models", "zoo")
+
+    @property
+    def finetuned(self) -> Path:
+        return self.path("models", "finetuned")
+
+    @property
+    def baseline(self) -> Path:
+        return self.path("models", "baseline")
+
+    @property
+    def exported(self) -> Path:
+        return self.path("models", "export")
+
+    @property
+    def reports(self) -> Path:
+        return self.path("reports")
+
+    @property
+    def metrics(self) -> Path:
+        return self.path("metrics")
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return o.as_posix()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield a temporary directory; on success it replaces ``path`` whole, on failure it is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = path.with_name(f".{path.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)

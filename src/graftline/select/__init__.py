@@ -1,0 +1,1 @@
+"""Source-model selection: features from each candidate, transferability estimators, ranking."""

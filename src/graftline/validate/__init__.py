@@ -1,0 +1,1 @@
+"""Validation: per-image facts -> a Great Expectations suite -> reports/validation.json and a gate."""
