@@ -109,7 +109,7 @@ def finetune() -> None:
     params, proj = _ctx()
     s = run_finetune(params.finetune, proj.prepared, proj.root, proj.finetuned, proj.metrics,
                      proj.reports / "selection.json", proj.zoo)
-    typer.echo(f"finetune: val acc {s['val_acc']:.3f} (best step {s['best_step']}/{s['steps']}, {s['seconds']:.1f} s)")
+    typer.echo(f"finetune: val acc {s['val_acc']:.3f} at step {s['kept_step']}/{s['steps']} (best {s['best_val_acc']:.3f} at {s['best_step']}), {s['seconds']:.1f} s")
 
 
 @app.command()
@@ -120,7 +120,7 @@ def baseline() -> None:
     params, proj = _ctx()
     s = run_baseline(params.finetune, params.check.scratch_lr, proj.prepared, proj.root, proj.baseline,
                      proj.metrics, proj.reports / "selection.json", proj.zoo)
-    typer.echo(f"baseline: val acc {s['val_acc']:.3f} (best step {s['best_step']}/{s['steps']}, {s['seconds']:.1f} s)")
+    typer.echo(f"baseline: val acc {s['val_acc']:.3f} at step {s['kept_step']}/{s['steps']} (best {s['best_val_acc']:.3f} at {s['best_step']}), {s['seconds']:.1f} s")
 
 
 @app.command()

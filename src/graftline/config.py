@@ -111,6 +111,7 @@ class FinetuneParams(Section):
     warmup_steps: int = Field(20, ge=0)
     eval_every: int = Field(25, ge=1)
     augment: bool = True
+    keep_best: bool = Field(False, description="end on the best validation checkpoint (noisy with few val images)")
 
 
 class CheckParams(Section):

@@ -33,7 +33,7 @@ def to_input(arrays: list[np.ndarray] | np.ndarray, size: tuple[int, int]) -> to
     """uint8 images ([H, W] or [H, W, C], any sizes) -> float tensor [N, C, *size] in [0, 1]."""
     out = []
     for a in arrays:
-        t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255.0)
+        t = torch.from_numpy(np.array(a, dtype=np.float32, copy=True)).div_(255.0)
         t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
         if tuple(t.shape[-2:]) != tuple(size):
             t = F.interpolate(t, size=size, mode="bilinear", align_corners=False)

@@ -21,6 +21,11 @@ import torch
 from graftline.errors import ModelError
 from graftline.project import write_bytes_atomic, write_json_atomic
 
+def _with(stem: Path, suffix: str) -> Path:
+    """``stem`` + suffix; ids contain dots (``resnet10t.digits``), so Path.with_suffix would eat part of them."""
+    return stem.parent / f"{stem.name}{suffix}"
+
+
 REQUIRED_KEYS = ("architecture", "model_kwargs", "num_classes", "in_chans", "input_size", "mean", "std", "classes",
                  "source", "data_hash", "params_hash")
 
@@ -47,15 +52,15 @@ def save(stem: Path, model: torch.nn.Module, meta: dict[str, Any]) -> str:
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     blob = st_save(state, metadata={"format": "pt", "architecture": meta["architecture"]})
     digest = hashlib.sha256(blob).hexdigest()
-    write_bytes_atomic(stem.with_suffix(".safetensors"), blob)
-    write_json_atomic(stem.with_suffix(".json"), {**meta, "weights_sha256": digest})
+    write_bytes_atomic(_with(stem, ".safetensors"), blob)
+    write_json_atomic(_with(stem, ".json"), {**meta, "weights_sha256": digest})
     return digest
 
 
 def read_meta(stem: Path) -> dict[str, Any]:
-    path = stem.with_suffix(".json")
+    path = _with(stem, ".json")
     if not path.is_file():
-        raise ModelError(f"{path}: model description not found (expected next to {stem.with_suffix('.safetensors')}).")
+        raise ModelError(f"{path}: model description not found (expected next to {_with(stem, '.safetensors')}).")
     meta = json.loads(path.read_text())
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
@@ -68,9 +73,9 @@ def load(stem: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     from safetensors.torch import load_file
 
     meta = read_meta(stem)
-    weights = stem.with_suffix(".safetensors")
+    weights = _with(stem, ".safetensors")
     if not weights.is_file():
-        raise ModelError(f"{weights}: weights not found next to {stem.with_suffix('.json')}.")
+        raise ModelError(f"{weights}: weights not found next to {_with(stem, '.json')}.")
     model = create(meta["architecture"], meta["num_classes"], meta["in_chans"], meta["model_kwargs"])
     try:
         model.load_state_dict(load_file(str(weights)), strict=True)

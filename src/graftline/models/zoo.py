@@ -71,4 +71,4 @@ def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path) -> d
 
 def zoo_members(zoo_dir: Path) -> list[str]:
     """The candidate ids present in ``models/zoo``."""
-    return sorted(p.stem for p in zoo_dir.glob("*.safetensors"))
+    return sorted(p.name[: -len(".safetensors")] for p in zoo_dir.glob("*.safetensors"))

@@ -35,7 +35,8 @@ def load_split(prepared: Path, project_root: Path, split: str, in_chans: int, si
 
 def _recipe(p: FinetuneParams, lr: float) -> Recipe:
     return Recipe(steps=p.steps, batch_size=p.batch_size, lr=lr, weight_decay=p.weight_decay,
-                  warmup_steps=p.warmup_steps, eval_every=p.eval_every, augment=p.augment, seed=p.seed)
+                  warmup_steps=p.warmup_steps, eval_every=p.eval_every, augment=p.augment, seed=p.seed,
+                  keep_best=p.keep_best)
 
 
 def _log_curves(live_dir: Path, result: FitResult, summary: dict) -> None:
@@ -108,7 +109,9 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_r
     }
     with atomic_dir(out) as tmp:
         digest = weights.save(tmp / "model", model, meta)
-    summary = {"val_acc": result.best_val_acc, "best_step": result.best_step, "steps": p.steps, "lr": lr,
+    val_acc = result.best_val_acc if p.keep_best else result.final_val_acc
+    summary = {"val_acc": val_acc, "best_val_acc": result.best_val_acc, "best_step": result.best_step,
+               "kept_step": result.kept_step, "steps": p.steps, "lr": lr,
                "train_images": len(y), "val_images": len(yv), "seconds": round(result.seconds, 2),
                "init": meta["init"], "source": meta["source"], "model_sha256": digest}
     _log_curves(live_dir, result, {k: v for k, v in summary.items() if isinstance(v, (int, float))})
