@@ -45,6 +45,7 @@ def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path) -> d
                 cache[cand.domain] = load_source(src_path, size)
             src = cache[cand.domain]
             mean, std = [src["x"].mean().item()], [src["x"].std().item()]
+            torch.manual_seed(p.seed + i)  # the initial weights are part of what makes a zoo model reproducible
             model = weights.create(cand.architecture, len(src["classes"]), 1, cand.model_kwargs)
             t0 = time.perf_counter()
             recipe = Recipe(steps=p.steps, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay,

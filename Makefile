@@ -1,0 +1,44 @@
+# graftline: `make run` (set up if needed, then the whole pipeline on the embedded demo), `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.graftline-installed
+
+# Analytics off in everything we start.
+export DVC_NO_ANALYTICS := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export GX_ANALYTICS_ENABLED := false
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup run test test-fast bench dashboard flow clean
+
+setup: $(STAMP)  ## create .venv and install graftline with its dependencies (idempotent)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup  ## the whole pipeline on the embedded default (dvc repro), then its headline numbers
+	dvc repro
+	@echo
+	graftline summary
+
+test: setup  ## every test, the slow end-to-end ones included
+	$(BIN)/python -m pytest
+
+test-fast: setup  ## unit tests only
+	$(BIN)/python -m pytest -m "not slow"
+
+flow: setup  ## run the pipeline as a Prefect flow (ephemeral server unless PREFECT_API_URL is set)
+	$(BIN)/python flows/pipeline.py
+
+dashboard: setup  ## a local Prefect server with its dashboard on http://127.0.0.1:4200
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200 --analytics-off
+
+bench: setup  ## side-by-side benchmarks; each prints its headline ratio last
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:  ## remove pipeline outputs (DVC's cache in .dvc/cache is kept)
+	rm -rf data models reports metrics

@@ -1,0 +1,62 @@
+"""Stage outputs -> Prefect artifacts, so the dashboard shows each stage's numbers next to its logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+# stage -> (file, how to turn it into table rows)
+SOURCES = {
+    "demo": ("data/demo/README.json", lambda d: [{"target_images": d["target_images"], **d["source_images"]}]),
+    "prepare": ("data/prepared/meta.json", lambda d: [{"images": d["images"], **d["splits"],
+                                                        "data_hash": d["data_hash"][:12]}]),
+    "validate": ("reports/validation.json", lambda d: [{k: r[k] for k in ("rule", "passed", "offending_count")}
+                                                       for r in d["rules"]]),
+    "zoo": ("models/zoo/zoo.json", lambda d: [{k: c[k] for k in ("id", "architecture", "domain",
+                                                                  "source_eval_accuracy", "train_seconds")}
+                                              for c in d["candidates"]]),
+    "select": ("reports/selection.json", lambda d: [{"rank": i + 1, "candidate": e["candidate"],
+                                                     d["estimator"]: round(e[d["estimator"]], 4),
+                                                     "selected": e["candidate"] == d["selected"]}
+                                                    for i, e in enumerate(d["ranking"])]),
+    "finetune": ("metrics/finetune.json", lambda d: [d]),
+    "baseline": ("metrics/baseline.json", lambda d: [d]),
+    "check": ("metrics/check.json", lambda d: [d]),
+    "export": ("metrics/export.json", lambda d: [d]),
+}
+
+
+def _flat(row: dict) -> dict:
+    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)) for k, v in row.items()}
+
+
+@task(name="publish")
+def publish_stage(project_dir: Path, stage: str) -> str | None:
+    """Publish the stage's metrics/report as a table artifact keyed ``graftline-<stage>``; None if it has none."""
+    if stage not in SOURCES:
+        return None
+    rel, to_rows = SOURCES[stage]
+    path = project_dir / rel
+    if not path.is_file():
+        return None
+    rows = [_flat(r) for r in to_rows(json.loads(path.read_text()))]
+    create_table_artifact(key=f"graftline-{stage}", table=rows, description=f"{stage}: {rel}")
+    return rel
+
+
+@task(name="publish-summary")
+def publish_summary(project_dir: Path) -> str:
+    """One markdown artifact with the run's headline: selected source, transfer vs scratch, NTG, parity."""
+    sel = json.loads((project_dir / "reports/selection.json").read_text())
+    chk = json.loads((project_dir / "metrics/check.json").read_text())
+    exp = json.loads((project_dir / "metrics/export.json").read_text())
+    md = (f"# graftline run\n\n"
+          f"- selected source: **{sel['selected']}** ({sel['why']})\n"
+          f"- transfer vs scratch (test, {chk['test_images']} images): **{chk['transfer_acc']:.3f}** vs "
+          f"{chk['scratch_acc']:.3f}, NTG {chk['ntg']:+.3f} (gate <= {chk['max_ntg']:+.3f})\n"
+          f"- ONNX parity: max |diff| {exp['parity_max_abs_diff']:.2e}, top-1 agreement {exp['top1_agreement']:.4f}\n")
+    create_markdown_artifact(key="graftline-summary", markdown=md, description="graftline run summary")
+    return md

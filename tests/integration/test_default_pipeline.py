@@ -1,0 +1,37 @@
+"""The embedded default, end to end, as `make run` runs it: the claims the README makes hold.
+
+Slow (about 3 minutes on 2 cores): it trains the real zoo and both arms with the shipped params.yaml.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import dvc, graftline, make_project
+
+pytestmark = pytest.mark.slow
+
+
+def test_default_pipeline_shows_transfer_helps(tmp_path: Path):
+    p = make_project(tmp_path / "proj")  # the shipped params.yaml, unchanged
+    r = dvc("repro", cwd=p)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+    sel = json.loads((p / "reports/selection.json").read_text())
+    rank = [e["candidate"] for e in sel["ranking"]]
+    # The random-label control ranks below every rendered-digits source.
+    control = rank.index("zoo:resnet10t.random_labels")
+    assert all(rank.index(c) < control for c in rank if c.endswith(".digits"))
+    assert sel["selected"].endswith(".digits")
+
+    chk = json.loads((p / "metrics/check.json").read_text())
+    # Few labels (3 per class), same steps for both arms, each its own learning rate: transfer wins by >= 8 points.
+    assert chk["transfer_acc"] >= chk["scratch_acc"] + 0.08, chk
+    assert chk["passed"] and chk["ntg"] < 0
+
+    exp = json.loads((p / "metrics/export.json").read_text())
+    assert exp["parity_max_abs_diff"] <= 1e-4 and exp["top1_agreement"] == 1.0
+
+    out = graftline("summary", cwd=p, check=True).stdout
+    assert "random_labels" in out and "NTG" in out and "parity" in out

@@ -1,0 +1,98 @@
+"""`dvc repro` runs the whole DAG for real on a tiny config; DVC re-runs only what a change makes stale."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import TINY, deep_update, dvc, graftline, make_project, write_params
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["demo", "prepare", "validate", "zoo", "select", "finetune", "baseline", "check", "export"]
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, str]:
+    """One tiny project, reproduced once for the module (tests below run in file order)."""
+    p = make_project(tmp_path_factory.mktemp("dvc") / "proj", TINY)
+    r = dvc("repro", cwd=p)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return p, r.stdout
+
+
+def test_onnx_matches_safetensors_loaded_through_model_json(built):
+    """The exported ONNX and the contract-loaded safetensors model agree on real images."""
+    p, _ = built
+    import torch
+
+    from graftline.data.images import load_rows, normalize
+    from graftline.export.onnx import session
+    from graftline.models import weights
+
+    model, meta = weights.load(p / "models/finetuned/model")
+    paths = [str(x.relative_to(p / "data/demo/digits")) for x in sorted((p / "data/demo/digits").rglob("*.png"))[:64]]
+    x = normalize(load_rows(p / "data/demo/digits", paths, meta["in_chans"], tuple(meta["input_size"][1:])),
+                  meta["mean"], meta["std"])
+    with torch.inference_mode():
+        ref = model(x).numpy()
+    got = session(p / "models/export/model.onnx").run(["logits"], {"input": x.numpy()})[0]
+    assert np.abs(ref - got).max() <= 1e-4 and (ref.argmax(1) == got.argmax(1)).all()
+    assert json.loads((p / "models/export/model.json").read_text())["classes"] == meta["classes"]
+
+
+def test_repro_lineage_and_staleness(built):
+    p, first_output = built
+    assert ran(first_output) == set(STAGES)
+
+    # Outputs and their contracts.
+    sel = json.loads((p / "reports/selection.json").read_text())
+    assert {e["candidate"] for e in sel["ranking"]} == {"zoo:test_resnet.digits", "zoo:test_convnext.digits",
+                                                        "zoo:test_resnet.random_labels"}
+    assert sel["selected"] == sel["ranking"][0]["candidate"] and "logme" in sel["ranking"][0]
+    meta = json.loads((p / "models/finetuned/model.json").read_text())
+    for key in ("architecture", "model_kwargs", "num_classes", "in_chans", "input_size", "mean", "std", "classes",
+                "source", "data_hash", "params_hash"):
+        assert key in meta
+    prepared = json.loads((p / "data/prepared/meta.json").read_text())
+    assert meta["data_hash"] == prepared["data_hash"] and meta["source"] == sel["selected"]
+    chk = json.loads((p / "metrics/check.json").read_text())
+    assert chk["ntg"] == pytest.approx(chk["scratch_acc"] - chk["transfer_acc"])
+    exp = json.loads((p / "metrics/export.json").read_text())
+    assert exp["parity_max_abs_diff"] <= 1e-4 and exp["top1_agreement"] == 1.0
+    assert (p / "metrics/finetune/plots/metrics/val_acc.tsv").is_file()
+    assert (p / "metrics/finetune/curves.png").stat().st_size > 1000
+    lock = yaml.safe_load((p / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(STAGES)
+
+    # dvc metrics show works on the declared metrics.
+    m = dvc("metrics", "show", "--json", cwd=p)
+    assert m.returncode == 0 and "transfer_acc" in m.stdout
+
+    # Nothing changed: nothing runs.
+    r = dvc("repro", cwd=p)
+    assert r.returncode == 0 and ran(r.stdout) == set(), r.stdout
+
+    # A key only fine-tuning reads: finetune, check and export re-run; baseline and upstream do not.
+    write_params(p, deep_update(TINY, {"finetune": {"lr": 0.002}}))
+    r = dvc("repro", cwd=p)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ran(r.stdout) == {"finetune", "check", "export"}, r.stdout
+
+    # The exported model predicts through the CLI.
+    img = next((p / "data/demo/digits/7").glob("*.png"))
+    out = graftline("predict", str(img), "--top-k", "2", cwd=p, check=True)
+    assert str(img) in out.stdout and out.stdout.count("(") == 2
+
+    # The gate: an impossible max_ntg makes check exit 1 after writing its metrics.
+    write_params(p, deep_update(TINY, {"finetune": {"lr": 0.002}, "check": {"max_ntg": -1.0}}))
+    r = graftline("check", cwd=p)
+    assert r.returncode == 1 and "negative transfer" in r.stderr and "NTG" in r.stderr
+    assert json.loads((p / "metrics/check.json").read_text())["passed"] is False

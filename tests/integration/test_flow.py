@@ -1,0 +1,74 @@
+"""The Prefect flow runs every DVC stage as one task, publishes artifacts, and stops at a failed gate."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, TINY, deep_update, make_project, write_params
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["demo", "prepare", "validate", "zoo", "select", "finetune", "baseline", "check", "export"]
+
+
+@pytest.fixture(scope="module")
+def flow_module(tmp_path_factory):
+    """flows/pipeline.py against a throwaway ephemeral Prefect (its own PREFECT_HOME)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    saved = {k: os.environ.get(k) for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_LOGGING_LEVEL")}
+    os.environ["PREFECT_HOME"] = str(home)
+    # INFO would include the ephemeral server's "Stopping temporary server" at interpreter exit, after pytest has
+    # closed the streams it captured (a harmless but noisy logging traceback).
+    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    os.environ.pop("PREFECT_API_URL", None)
+    spec = importlib.util.spec_from_file_location("graftline_flow", REPO / "flows" / "pipeline.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    yield mod
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def task_runs(flow_run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        artifacts = client.read_artifacts()
+    return runs, artifacts
+
+
+def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tmp_path: Path):
+    project = make_project(tmp_path / "proj", TINY)
+    state = flow_module.pipeline(project_dir=str(project), return_state=True)
+    assert state.is_completed(), state.message
+    order = state.result()["stages"]
+    assert sorted(order) == sorted(STAGES)
+    for before, after in [("demo", "prepare"), ("prepare", "validate"), ("validate", "select"), ("zoo", "select"),
+                          ("select", "finetune"), ("select", "baseline"), ("finetune", "check"),
+                          ("baseline", "check"), ("check", "export")]:
+        assert order.index(before) < order.index(after), order  # DVC's dependency order
+    runs, artifacts = task_runs(state.state_details.flow_run_id)
+    stage_runs = [r for r in runs if r.name in STAGES]
+    assert sorted(r.name for r in stage_runs) == sorted(STAGES)  # exactly one task run per stage
+    assert all(r.state.is_completed() for r in stage_runs)
+    keys = {a.key for a in artifacts}
+    assert {"graftline-select", "graftline-check", "graftline-export", "graftline-summary"} <= keys
+
+    # A failed gate stops the flow at that stage, with the stage's own message; later stages do not run.
+    write_params(project, deep_update(TINY, {"check": {"max_ntg": -1.0}}))
+    state = flow_module.pipeline(project_dir=str(project), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(flow_module.dvc_tasks.StageFailed) as err:
+        state.result()
+    assert err.value.stage == "check" and err.value.code == 1 and "negative transfer" in str(err.value)
+    runs, _ = task_runs(state.state_details.flow_run_id)
+    names = {r.name: r for r in runs}
+    assert "export" not in names and names["check"].state.is_failed()
+    assert all(names[s].state.is_completed() for s in STAGES if s not in ("check", "export"))

@@ -1,0 +1,61 @@
+"""params.yaml is validated up front: a typo or a bad value exits 2 with a message naming the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graftline.config import load_params
+from graftline.errors import ConfigError
+from tests.conftest import REPO, graftline, write_params
+
+
+def test_shipped_params_load():
+    p = load_params(REPO / "params.yaml")
+    assert p.data.source == "demo"
+    assert 3 <= p.data.train_per_class <= 5  # the few-label regime transfer learning is for
+    assert len(p.zoo.candidates) >= 3
+
+
+@pytest.mark.parametrize("override, key, fragment", [
+    ({"finetune": {"lrr": 0.1}}, "finetune.lrr", "did you mean 'lr'"),
+    ({"finetune": {"lr": -1}}, "finetune.lr", "greater than 0"),
+    ({"finetune": {"steps": "many"}}, "finetune.steps", "valid integer"),
+    ({"data": {"source": "s3"}}, "data.source", "'demo', 'folder' or 'csv'"),
+    ({"validate": {"min_width": 0}}, "validate.min_width", "greater than or equal to 1"),
+    ({"data": {"val_fraction": 0.6, "test_fraction": 0.5}}, "data", "val_fraction + test_fraction"),
+    ({"bogus": {}}, "bogus", "unknown key"),
+])
+def test_bad_params_name_the_key(tmp_path: Path, override, key, fragment):
+    write_params(tmp_path, override)
+    with pytest.raises(ConfigError) as err:
+        load_params(tmp_path / "params.yaml")
+    msg = str(err.value)
+    assert f"{key}:" in msg and fragment in msg, msg
+
+
+def test_cli_exits_2_without_traceback(tmp_path: Path):
+    write_params(tmp_path, {"finetune": {"lr": "fast"}})
+    for cmd in ("prepare", "finetune", "export"):
+        r = graftline(cmd, cwd=tmp_path)
+        assert r.returncode == 2, (cmd, r.stdout, r.stderr)
+        assert "finetune.lr" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_params_option_and_missing_file(tmp_path: Path):
+    r = graftline("--params", "nope.yaml", "prepare", cwd=tmp_path)
+    assert r.returncode == 2 and "nope.yaml" in r.stderr and "not found" in r.stderr
+
+
+def test_not_yaml(tmp_path: Path):
+    (tmp_path / "params.yaml").write_text("data: [unclosed\n")
+    r = graftline("prepare", cwd=tmp_path)
+    assert r.returncode == 2 and "not valid YAML" in r.stderr
+
+
+def test_duplicate_zoo_ids_rejected(tmp_path: Path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    c = params["zoo"]["candidates"][0]
+    write_params(tmp_path, {"zoo": {"candidates": [c, c]}})
+    with pytest.raises(ConfigError, match="repeated: resnet10t.digits"):
+        load_params(tmp_path / "params.yaml")

@@ -1,0 +1,126 @@
+"""prepare: folder/CSV -> manifest; bad inputs are rejected before anything is written."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from graftline.config import DataParams
+from graftline.data.manifest import assign_splits, read_csv, read_manifest, scan_folder, Row
+from graftline.data.prepare import run_prepare
+from graftline.errors import DataError
+
+
+def make_folder(root: Path, per_class: int = 12, classes=("cat", "dog"), size=(12, 10), seed=0) -> Path:
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (size[1], size[0]), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def params(root: str, **kw) -> DataParams:
+    base = dict(source="folder", root=root, val_fraction=0.25, test_fraction=0.25, train_per_class=None,
+                val_per_class=None)
+    return DataParams(**{**base, **kw})
+
+
+def test_folder_to_manifest(tmp_path: Path):
+    make_folder(tmp_path / "imgs")
+    (tmp_path / "imgs" / "cat" / "notes.txt").write_text("not an image")
+    meta = run_prepare(params("imgs"), tmp_path, tmp_path / "data/prepared")
+    rows, classes, m = read_manifest(tmp_path / "data/prepared")
+    assert classes == ["cat", "dog"] and len(rows) == 24 == meta["images"]
+    assert {r.split for r in rows} == {"train", "val", "test"}
+    r = rows[0]
+    assert r.width == 12 and r.height == 10 and r.mode == "L" and len(r.sha256) == 64
+    assert not Path(r.path).is_absolute() and r.path.split("/")[0] in classes
+    for c in classes:  # stratified: every class in every split
+        assert {x.split for x in rows if x.label == c} == {"train", "val", "test"}
+    assert m["data_hash"] == meta["data_hash"]
+
+
+def test_split_is_seeded_and_caps_training_labels(tmp_path: Path):
+    make_folder(tmp_path / "imgs", per_class=20)
+    a = run_prepare(params("imgs", train_per_class=3, seed=1), tmp_path, tmp_path / "a")
+    b = run_prepare(params("imgs", train_per_class=3, seed=1), tmp_path, tmp_path / "b")
+    assert a["data_hash"] == b["data_hash"]
+    rows, _, _ = read_manifest(tmp_path / "a")
+    assert sum(r.split == "train" and r.label == "cat" for r in rows) == 3
+    c = run_prepare(params("imgs", train_per_class=3, seed=2), tmp_path, tmp_path / "c")
+    assert c["data_hash"] != a["data_hash"]
+
+
+def test_identical_images_stay_in_one_split():
+    rows = [Row(path=f"a/{i}.png", label="a", sha256=f"h{i // 4}") for i in range(40)]  # groups of 4 copies
+    out = assign_splits(rows, val_fraction=0.3, test_fraction=0.3, seed=0, train_per_class=None, val_per_class=None)
+    by_hash = {}
+    for r in out:
+        by_hash.setdefault(r.sha256, set()).add(r.split)
+    assert all(len(s) == 1 for s in by_hash.values())
+    assert {r.split for r in out} == {"train", "val", "test"}
+
+
+def write_csv(path: Path, rows, header=("path", "label")):
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("rows, header, fragment", [
+    ([["../outside.png", "cat"]], ("path", "label"), "escapes the data root"),
+    ([["/etc/passwd", "cat"]], ("path", "label"), "is absolute"),
+    ([["cat/missing.png", "cat"]], ("path", "label"), "does not exist"),
+    ([["cat/0.png", ""]], ("path", "label"), "empty label"),
+    ([["cat/0.png"]], ("path",), "missing label"),
+    ([["cat/0.png", "cat", "x"]], ("path", "label", "lable"), "unknown lable"),
+    ([["cat/0.png", "cat", "holdout"]], ("path", "label", "split"), "is not one of train, val, test"),
+])
+def test_csv_rejections_name_the_line(tmp_path: Path, rows, header, fragment):
+    make_folder(tmp_path / "d", per_class=2)
+    path = write_csv(tmp_path / "d" / "labels.csv", rows, header)
+    with pytest.raises(DataError) as err:
+        read_csv(path)
+    assert fragment in str(err.value) and "labels.csv" in str(err.value)
+
+
+def test_csv_with_bom_and_given_splits(tmp_path: Path):
+    make_folder(tmp_path / "d", per_class=3)
+    p = tmp_path / "d" / "m.csv"
+    p.write_text("\ufeffpath,label,split\ncat/0.png,cat,train\ncat/1.png,cat,test\ndog/0.png,dog,val\n", encoding="utf-8")
+    rows = read_csv(p)
+    assert [r.split for r in rows] == ["train", "test", "val"]
+
+
+def test_symlink_escaping_root_rejected(tmp_path: Path):
+    make_folder(tmp_path / "imgs", per_class=2)
+    outside = tmp_path / "secret.png"
+    Image.new("L", (8, 8)).save(outside)
+    (tmp_path / "imgs" / "cat" / "link.png").symlink_to(outside)
+    with pytest.raises(DataError, match="escapes the data root"):
+        scan_folder(tmp_path / "imgs")
+
+
+def test_failed_prepare_leaves_previous_output_untouched(tmp_path: Path):
+    make_folder(tmp_path / "imgs")
+    run_prepare(params("imgs"), tmp_path, tmp_path / "data/prepared")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "data/prepared").iterdir()}
+    write_csv(tmp_path / "imgs" / "bad.csv", [["../x.png", "cat"]])
+    with pytest.raises(DataError):
+        run_prepare(params("imgs/bad.csv", source="csv"), tmp_path, tmp_path / "data/prepared")
+    after = {p.name: p.read_bytes() for p in (tmp_path / "data/prepared").iterdir()}
+    assert before == after
+    assert json.loads(after["classes.json"]) == ["cat", "dog"]
+
+
+def test_empty_folder(tmp_path: Path):
+    (tmp_path / "imgs" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match="no images found"):
+        run_prepare(params("imgs"), tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
