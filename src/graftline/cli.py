@@ -188,8 +188,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except GraftlineError as exc:
-        cmd = sys.argv[1] if len(sys.argv) > 1 else ""
-        typer.echo(f"graftline {cmd}: error: {exc}", err=True)
+        names = {c.name or c.callback.__name__ for c in app.registered_commands}
+        cmd = next((a for a in sys.argv[1:] if a in names), "")
+        typer.echo(f"graftline {cmd}: error: {exc}".replace("graftline : ", "graftline: "), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.ClickException as exc:
         exc.show()
