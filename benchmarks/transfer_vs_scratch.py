@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from graftline.config import load_params  # noqa: E402
 from graftline.models import weights  # noqa: E402
 from graftline.select.rank import candidate_stem  # noqa: E402
-from graftline.train.finetune import _recipe, load_split  # noqa: E402
+from graftline.train.finetune import _recipe, init_model, load_split  # noqa: E402
 from graftline.train.loop import accuracy, fit  # noqa: E402
 
 LRS = [0.0003, 0.001, 0.003, 0.01]
@@ -47,12 +47,9 @@ def main() -> None:
             accs = []
             for seed in SEEDS:
                 p = params.finetune.model_copy(update={"seed": seed})
-                torch.manual_seed(seed)
-                if arm == "transfer":
-                    model, _ = weights.load(stem)
-                    model.reset_classifier(len(classes))
-                else:
-                    model = weights.create(meta["architecture"], len(classes), meta["in_chans"], meta["model_kwargs"])
+                pretrained = weights.load(stem)[0] if arm == "transfer" else None
+                torch.manual_seed(seed)  # the same order as the stages: load, seed, then the new head
+                model = init_model(pretrained, meta, len(classes), p.zero_init_head)
                 fit(model, x, y, _recipe(p, lr), meta["mean"], meta["std"])
                 accs.append(accuracy(model, xt, yt, meta["mean"], meta["std"]))
             results[f"{arm}@{lr:g}"] = {"arm": arm, "lr": lr, "mean": statistics.mean(accs),

@@ -27,7 +27,7 @@ class DemoParams(Section):
     """The embedded default: real handwritten digits as the target, rendered sources for the zoo."""
 
     seed: int = 0
-    source_per_class: int = Field(800, ge=10, le=100_000, description="rendered images per class per domain")
+    source_per_class: int = Field(1600, ge=10, le=100_000, description="rendered images per class per domain")
     source_eval_fraction: float = Field(0.15, gt=0.0, lt=0.5)
 
 
@@ -106,16 +106,17 @@ class FinetuneParams(Section):
     seed: int = 0
     steps: int = Field(300, ge=1)
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(0.001, gt=0.0, le=10.0)
+    lr: float = Field(0.0003, gt=0.0, le=10.0)
     weight_decay: float = Field(0.05, ge=0.0)
     warmup_steps: int = Field(20, ge=0)
     eval_every: int = Field(25, ge=1)
     augment: bool = True
+    zero_init_head: bool = Field(True, description="start the classifier at zero in both arms (BiT)")
     keep_best: bool = Field(False, description="end on the best validation checkpoint (noisy with few val images)")
 
 
 class CheckParams(Section):
-    scratch_lr: float = Field(0.003, gt=0.0, le=10.0, description="the from-scratch baseline's own learning rate")
+    scratch_lr: float = Field(0.001, gt=0.0, le=10.0, description="the from-scratch baseline's own learning rate")
     max_ntg: float = Field(0.0, ge=-1.0, le=1.0, description="largest allowed err(transfer) - err(scratch)")
 
 

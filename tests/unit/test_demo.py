@@ -40,3 +40,9 @@ def test_generate_writes_an_ordinary_image_folder(tmp_path: Path):
         assert set(z["split"]) == {"train", "eval"} and len(z["y"]) == 50
     with np.load(tmp_path / "demo/sources/random_labels.npz") as z1, np.load(tmp_path / "demo/sources/digits.npz") as z2:
         assert (z1["x"] == z2["x"]).all() and not (z1["y"] == z2["y"]).all()
+
+
+def test_rendering_does_not_depend_on_the_number_of_processes():
+    a, ya = demo.render_digits(per_class=100, seed=3, processes=1)
+    b, yb = demo.render_digits(per_class=100, seed=3, processes=2)
+    assert (a == b).all() and (ya == yb).all()

@@ -71,3 +71,19 @@ def test_fit_learns_and_is_reproducible():
     assert accuracy(model, x, y, [0.5], [0.25]) > max(0.9, before)
     assert res.history[-1]["step"] == 40 and res.kept_step == 40
     assert torch.equal(states[0], states[1])  # same seed, same weights, bit for bit (CPU)
+
+
+def test_both_arms_start_from_a_zero_head_and_transfer_keeps_the_body(tmp_path: Path):
+    from graftline.train.finetune import init_model
+
+    torch.manual_seed(0)
+    src = weights.create("test_resnet", 10, 1)
+    body = {k: v.clone() for k, v in src.state_dict().items() if not k.startswith("fc.")}
+    transfer = init_model(src, META, 3, zero_init_head=True)
+    scratch = init_model(None, META, 3, zero_init_head=True)
+    for m in (transfer, scratch):
+        head = m.get_classifier()
+        assert head.out_features == 3 and all((t == 0).all() for t in head.parameters())
+    state = transfer.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in body.items())  # the pretrained body is untouched
+    assert not torch.equal(scratch.state_dict()["conv1.0.weight"], body["conv1.0.weight"])  # scratch is re-initialised

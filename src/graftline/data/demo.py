@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -95,16 +94,28 @@ def render_glyph(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generat
     return optdigits_encode(arr > 0.5)
 
 
-def render_digits(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``per_class`` rendered images for each digit: (x uint8 [N, 8, 8] in 0-16, y int64 [N])."""
-    rng = np.random.default_rng(seed)
+def _render_class(args: tuple[int, int, int]) -> np.ndarray:
+    label, per_class, seed = args
+    rng = np.random.default_rng([seed, label])  # per class: the same images whatever the number of processes
     fonts = _fonts()
-    xs, ys = [], []
-    for label, text in enumerate(DIGITS):
-        for _ in range(per_class):
-            xs.append(render_glyph(text, fonts[int(rng.integers(len(fonts)))], rng))
-            ys.append(label)
-    return np.stack(xs), np.asarray(ys, np.int64)
+    return np.stack([render_glyph(DIGITS[label], fonts[int(rng.integers(len(fonts)))], rng) for _ in range(per_class)])
+
+
+def render_digits(per_class: int, seed: int, processes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` rendered images for each digit: (x uint8 [N, 8, 8] in 0-16, y int64 [N])."""
+    jobs = [(label, per_class, seed) for label in range(len(DIGITS))]
+    processes = processes or min(len(jobs), os.cpu_count() or 1)
+    import multiprocessing as mp
+
+    # fork (Linux): the workers only need numpy/PIL/scipy, and unlike spawn it does not re-import the caller's
+    # __main__ (a script calling this without an `if __name__ == "__main__"` guard would otherwise crash).
+    if processes > 1 and per_class >= 100 and "fork" in mp.get_all_start_methods():
+        with mp.get_context("fork").Pool(processes) as pool:
+            parts = pool.map(_render_class, jobs)
+    else:
+        parts = [_render_class(j) for j in jobs]
+    y = np.repeat(np.arange(len(DIGITS)), per_class).astype(np.int64)
+    return np.concatenate(parts), y
 
 
 def _to_png_scale(x: np.ndarray) -> np.ndarray:
@@ -135,26 +146,22 @@ def _save_source(path: Path, x: np.ndarray, y: np.ndarray, classes: list[str], e
     np.savez_compressed(path, x=_to_png_scale(x), y=y, split=split, classes=np.asarray(classes))
 
 
-def generate(out: Path, per_class: int = 800, eval_fraction: float = 0.15, seed: int = 0) -> dict:
+def generate(out: Path, per_class: int = 1600, eval_fraction: float = 0.15, seed: int = 0) -> dict:
     """Write the embedded default under ``out``, atomically: ``digits/`` (target) and ``sources/*.npz``.
 
     Each source file holds x (uint8 [N, 8, 8], grey levels), y, split ('train' | 'eval': the held-out source eval
     set used to measure forgetting) and classes.
     """
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "sources").mkdir(parents=True)
-    n_target = write_target_folder(tmp / "digits")
-    x, y = render_digits(per_class, seed)
-    _save_source(tmp / "sources" / "digits.npz", x, y, DIGITS, eval_fraction, seed)
-    # The control: the very same images, labels shuffled -> features that fit noise, a source that should not help.
-    y_random = np.random.default_rng(seed + 1).permutation(y)
-    _save_source(tmp / "sources" / "random_labels.npz", x, y_random, DIGITS, eval_fraction, seed)
-    summary = {"target_images": n_target, "source_images": {"digits": len(y), "random_labels": len(y)}}
-    (tmp / "README.json").write_text(json.dumps(summary, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    from graftline.project import atomic_dir
+
+    with atomic_dir(Path(out)) as tmp:
+        (tmp / "sources").mkdir()
+        n_target = write_target_folder(tmp / "digits")
+        x, y = render_digits(per_class, seed)
+        _save_source(tmp / "sources" / "digits.npz", x, y, DIGITS, eval_fraction, seed)
+        # The control: the very same images, labels shuffled -> features that fit noise, a source that should not help.
+        y_random = np.random.default_rng(seed + 1).permutation(y)
+        _save_source(tmp / "sources" / "random_labels.npz", x, y_random, DIGITS, eval_fraction, seed)
+        summary = {"target_images": n_target, "source_images": {"digits": len(y), "random_labels": len(y)}}
+        (tmp / "README.json").write_text(json.dumps(summary, indent=2))
     return summary

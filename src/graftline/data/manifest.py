@@ -149,7 +149,6 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
             split = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
             for m in class_groups[gi]:
                 m.split = split
-    kept = []
     caps = {"train": train_per_class, "val": val_per_class}
     counts: dict[tuple[str, str], int] = {}
     order = rng.permutation(len(rows))  # the subset kept is random, not the first files by name
@@ -162,8 +161,7 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
             continue
         counts[key] = counts.get(key, 0) + 1
         chosen.add(i)
-    kept = [r for i, r in enumerate(rows) if i in chosen]
-    return kept
+    return [r for i, r in enumerate(rows) if i in chosen]
 
 
 def manifest_bytes(rows: list[Row]) -> bytes:

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from graftline.config import DataParams, DemoParams
 from graftline.data import demo
-from graftline.data.manifest import assign_splits, manifest_bytes, probe, read_csv, scan_folder, write_prepared
+from graftline.data.manifest import IMAGE_SUFFIXES, assign_splits, manifest_bytes, probe, read_csv, scan_folder, write_prepared
 from graftline.errors import DataError
 
 
@@ -33,8 +33,8 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
         rows = scan_folder(root)
         data_root = root
     if not rows:
-        raise DataError(f"{root}: no images found (looked for {', '.join(sorted({'.png', '.jpg', '.jpeg'}))} and "
-                        "other image files under <class>/ folders). Point data.root at your images.")
+        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))} files under "
+                        "<class>/ folders). Point data.root at your images.")
     for r in tqdm(rows, desc="prepare: hashing", disable=len(rows) < 2000, mininterval=2.0):
         probe(data_root, r)
     seen: dict[str, int] = {}
