@@ -16,7 +16,7 @@ SOURCES = {
     "validate": ("reports/validation.json", lambda d: [{k: r[k] for k in ("rule", "passed", "offending_count")}
                                                        for r in d["rules"]]),
     "zoo": ("models/zoo/zoo.json", lambda d: [{k: c[k] for k in ("id", "architecture", "domain",
-                                                                  "source_eval_accuracy", "train_seconds")}
+                                                                  "source_eval_accuracy")}
                                               for c in d["candidates"]]),
     "select": ("reports/selection.json", lambda d: [{"rank": i + 1, "candidate": e["candidate"],
                                                      d["estimator"]: round(e[d["estimator"]], 4),

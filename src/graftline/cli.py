@@ -88,7 +88,7 @@ def zoo() -> None:
     from graftline.models.zoo import run_zoo
 
     params, proj = _ctx()
-    run_zoo(params.zoo, proj.demo / "sources", proj.zoo, proj.root)
+    run_zoo(params.zoo, proj.demo / "sources", proj.zoo, proj.root, proj.metrics / "zoo.json")
 
 
 @app.command()
@@ -97,7 +97,8 @@ def select() -> None:
     from graftline.select.rank import run_select
 
     params, proj = _ctx()
-    report = run_select(params.select, proj.prepared, proj.zoo, proj.root, proj.reports / "selection.json")
+    report = run_select(params.select, proj.prepared, proj.zoo, proj.root, proj.reports / "selection.json",
+                        proj.metrics / "select.json")
     typer.echo(f"select: {report['selected']} ({report['why']})")
 
 

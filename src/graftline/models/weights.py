@@ -50,7 +50,9 @@ def save(stem: Path, model: torch.nn.Module, meta: dict[str, Any]) -> str:
     if missing:
         raise ValueError(f"model metadata lacks {missing}")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    blob = st_save(state, metadata={"format": "pt", "architecture": meta["architecture"]})
+    # One metadata key only: safetensors writes its metadata map in hash order, so several keys would make the
+    # file's bytes (and every hash DVC records downstream) differ from run to run for identical weights.
+    blob = st_save(state, metadata={"format": "pt"})
     digest = hashlib.sha256(blob).hexdigest()
     write_bytes_atomic(_with(stem, ".safetensors"), blob)
     write_json_atomic(_with(stem, ".json"), {**meta, "weights_sha256": digest})

@@ -33,10 +33,14 @@ def load_source(path: Path, size: tuple[int, int]) -> dict:
     return {"x": xt[tr], "y": yt[tr], "x_eval": xt[ev], "y_eval": yt[ev], "classes": classes, "hash": digest}
 
 
-def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path) -> dict:
-    """Train every candidate in ``p.candidates``; write ``out`` (a directory) atomically."""
+def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metrics_path: Path | None = None) -> dict:
+    """Train every candidate in ``p.candidates``; write ``out`` (a directory) atomically.
+
+    Timings go to ``metrics_path``, not into ``out``: the models' directory must hash the same on every re-run.
+    """
     size = (p.image_size, p.image_size)
-    summary = {"candidates": []}
+    summary: dict = {"candidates": []}
+    timings = {}
     cache: dict[str, dict] = {}
     with atomic_dir(out) as tmp:
         for i, cand in enumerate(p.candidates):
@@ -63,10 +67,13 @@ def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path) -> d
             }
             digest = weights.save(tmp / cand.id, model, meta)
             row = {"id": cand.id, "architecture": cand.architecture, "domain": cand.domain,
-                   "source_eval_accuracy": eval_acc, "train_seconds": round(seconds, 2), "weights_sha256": digest}
+                   "source_eval_accuracy": eval_acc, "weights_sha256": digest}
             summary["candidates"].append(row)
+            timings[cand.id] = {"train_seconds": round(seconds, 2), "source_eval_accuracy": eval_acc}
             print(f"zoo: {cand.id:<32} source eval acc {eval_acc:.3f}  ({seconds:.1f} s)", flush=True)
         write_json_atomic(tmp / "zoo.json", summary)
+    if metrics_path is not None:
+        write_json_atomic(metrics_path, timings)
     return summary
 
 

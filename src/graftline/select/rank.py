@@ -45,13 +45,19 @@ def candidate_stem(spec: str, zoo_dir: Path) -> Path:
     return zoo_dir / spec.partition(":")[2]
 
 
-def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Path, report_path: Path) -> dict:
-    """Score each candidate with every available estimator; rank by ``p.estimator``; write ``report_path``."""
+def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Path, report_path: Path,
+               metrics_path: Path | None = None) -> dict:
+    """Score each candidate with every available estimator; rank by ``p.estimator``; write ``report_path``.
+
+    Timings go to ``metrics_path``: the report is a dependency of fine-tuning and must not change when only the
+    clock did.
+    """
     rows, classes, meta = read_manifest(prepared)
     root = (project_root / meta["root"]).resolve()
     train = [r for r in rows if r.split == "train"]
     labels = np.array([classes.index(r.label) for r in train])
     scored = []
+    timings = {}
     inputs: dict[tuple, torch.Tensor] = {}
     for spec in resolve_candidates(p.candidates, zoo_dir):
         t0 = time.perf_counter()
@@ -63,7 +69,7 @@ def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Pat
         entry = {"candidate": spec, "architecture": m["architecture"], "feature_dim": int(feats.shape[1])}
         for name, fn in ESTIMATORS.items():
             entry[name] = fn(feats, labels)
-        entry["seconds"] = round(time.perf_counter() - t0, 3)
+        timings[spec] = {"seconds": round(time.perf_counter() - t0, 3), p.estimator: entry[p.estimator]}
         scored.append(entry)
         print(f"select: {spec:<36} {p.estimator} {entry[p.estimator]:+.4f}", flush=True)
     ranking = sorted(scored, key=lambda e: e[p.estimator], reverse=True)
@@ -77,4 +83,6 @@ def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Pat
         "scale": SCALE_NOTE,
     }
     write_json_atomic(report_path, report)
+    if metrics_path is not None:
+        write_json_atomic(metrics_path, timings)
     return report
