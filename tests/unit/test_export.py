@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graftline.export.onnx import export_onnx, session
+from graftline.export.onnx import export_onnx, session, strip_debug_metadata
 from graftline.models import weights
 
 
@@ -13,6 +13,8 @@ def test_export_dynamic_batch_and_parity(tmp_path: Path):
     torch.manual_seed(0)
     model = weights.create("test_resnet", 4, 1).eval()
     export_onnx(model, [1, 32, 32], tmp_path / "m.onnx", opset=18)
+    strip_debug_metadata(tmp_path / "m.onnx")
+    assert b".venv" not in (tmp_path / "m.onnx").read_bytes()  # no paths of the exporting machine ship
     assert not list(tmp_path.glob("*.data"))  # one self-contained file
     sess = session(tmp_path / "m.onnx")
     assert [i.name for i in sess.get_inputs()] == ["input"] and [o.name for o in sess.get_outputs()] == ["logits"]

@@ -41,6 +41,22 @@ def export_onnx(model: torch.nn.Module, input_size: list[int], path: Path, opset
                           dynamic_shapes=({0: Dim("batch", min=1, max=65536)},), verbose=False)
 
 
+def strip_debug_metadata(path: Path) -> None:
+    """Drop the exporter's per-node debug metadata (``pkg.torch.onnx.stack_trace`` and friends).
+
+    They hold absolute paths of the exporting machine (``/home/<user>/.venv/...``): a leak in a shipped model and the
+    reason the same weights exported from two checkouts gave two different files. Inference never reads them.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    graphs = [model.graph] + [f for f in model.functions]
+    for g in graphs:
+        for node in g.node:
+            del node.metadata_props[:]
+    onnx.save(model, str(path))
+
+
 def session(path: Path, threads: int | None = None):
     import onnxruntime as ort
 
@@ -60,6 +76,7 @@ def run_export(p: ExportParams, prepared: Path, project_root: Path, finetuned: P
     with atomic_dir(out) as tmp:
         t0 = time.perf_counter()
         export_onnx(model, meta["input_size"], tmp / "model.onnx", p.opset)
+        strip_debug_metadata(tmp / "model.onnx")
         export_s = time.perf_counter() - t0
         with torch.inference_mode():
             ref = torch.cat([model(xn[i: i + 256]) for i in range(0, len(xn), 256)]).numpy()

@@ -75,7 +75,10 @@ def run_suite(tables: dict[str, pd.DataFrame], suite_rules: list[Rule], show: in
     """Run every rule through GX; return one result dict per rule."""
     import great_expectations as gx
 
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # one summary line is ours to print
     source = context.data_sources.add_pandas("graftline")
     results = []
     for table_name, df in tables.items():
