@@ -85,17 +85,19 @@ def run_stage(project_dir: Path, stage: str, force: bool = False) -> dict:
     return {"stage": stage, "ran": not skipped}
 
 
+def _dvc_or_raise(args: list[str], project_dir: Path) -> None:
+    code, lines = _run([*_dvc(), *args], project_dir, get_run_logger())
+    if code != 0:
+        raise RuntimeError(f"dvc {args[0]} failed:\n" + "\n".join(lines[-15:]))
+
+
 @task(name="dvc-pull")
 def pull(project_dir: Path) -> None:
     """Fetch cached data and models from the DVC remote (nothing to do when no remote is configured)."""
-    code, lines = _run([*_dvc(), "pull", "--allow-missing"], project_dir, get_run_logger())
-    if code != 0:
-        raise RuntimeError("dvc pull failed:\n" + "\n".join(lines[-15:]))
+    _dvc_or_raise(["pull", "--allow-missing"], project_dir)
 
 
 @task(name="dvc-push")
 def push(project_dir: Path) -> None:
     """Send this run's data and models to the DVC remote."""
-    code, lines = _run([*_dvc(), "push"], project_dir, get_run_logger())
-    if code != 0:
-        raise RuntimeError("dvc push failed:\n" + "\n".join(lines[-15:]))
+    _dvc_or_raise(["push"], project_dir)

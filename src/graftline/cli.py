@@ -191,7 +191,7 @@ def main() -> None:
     except GraftlineError as exc:
         names = {c.name or c.callback.__name__ for c in app.registered_commands}
         cmd = next((a for a in sys.argv[1:] if a in names), "")
-        typer.echo(f"graftline {cmd}: error: {exc}".replace("graftline : ", "graftline: "), err=True)
+        typer.echo(f"{' '.join(filter(None, ['graftline', cmd]))}: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.ClickException as exc:
         exc.show()
