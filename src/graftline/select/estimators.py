@@ -1,6 +1,9 @@
 """Transferability estimators: score a pretrained candidate from one forward pass over the target data.
 
-Plain numpy in, a float out. Higher is better for every estimator.
+One function per estimator, plain numpy in and a float out, the paper and formula in its docstring (tllib's style).
+Higher is better for every estimator. ``logme``, ``h_score`` and ``knn_accuracy`` need the candidate's penultimate
+features; ``leep`` and ``nce`` need its own source head (the probabilities or labels it predicts over its source
+classes), which is why every candidate keeps that head until selection is over.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ def _gram_spectrum(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns (sigma, basis): the r = min(N, D) eigenvalues of F^T F (the squared singular values, >= 0) and the
     matching eigenvectors — of F^T F ([D, r]) when N >= D, of F F^T ([N, r]) when N < D.
     """
+    from scipy.linalg import eigh
+
     n, d = f.shape
     gram = f.T @ f if n >= d else f @ f.T
-    sigma, basis = np.linalg.eigh(gram)
+    # LAPACK's divide-and-conquer driver; the Gram matrix is finite by construction.
+    sigma, basis = eigh(gram, driver="evd", check_finite=False, overwrite_a=True)
     return np.clip(sigma, 0.0, None), basis
 
 
-def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 1000, tol: float = 1e-5) -> float:
+def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 1000, tol: float = 1e-8) -> float:
     """LogME (You et al., "LogME: Practical Assessment of Pre-trained Models for Transfer Learning", ICML 2021).
 
     For each class c, a Bayesian linear model y_c = F w + noise with prior w ~ N(0, 1/alpha I) and noise precision
@@ -38,8 +44,13 @@ def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 1000, tol: f
     log|A|; the public reference drops them there and inflates the score (thuml/LogME issue #23, where random labels
     could outscore true ones). Here log|A| = sum_{i<=r} log(alpha + beta s_i) + (D - r) log alpha.
 
-    One eigen-decomposition of the smaller Gram matrix serves every class; the fixed point runs for all classes at
-    once. Features are used as given (no centering), in float64.
+    Fast: one eigen-decomposition of the smaller Gram matrix serves every class, and the fixed point runs for all
+    classes at once in terms of t = alpha / beta alone. With w_i = 1 / (t + s_i) (q = the
+    target projected on the eigenvectors): gamma = sum s w, ||m||^2 = sum q^2 w^2 and
+    ||F m - y||^2 = t^2 sum (q^2 / s) w^2 + |y outside F's span|^2 — three reductions per iteration over [r, C],
+    only for the classes not yet converged. (The residual is not computed as |y|^2 - ..., which cancels
+    catastrophically when N < D and the fit is nearly exact.)
+    Features are used as given (no centering), in float64.
     """
     f = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels)
@@ -49,28 +60,48 @@ def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 1000, tol: f
     sigma, basis = _gram_spectrum(f)
     # q_i = (V^T F^T y)_i for the eigenvectors v_i of F^T F; from the N-side basis u_i, F^T u_i = s_i v_i.
     q = basis.T @ (f.T @ targets) if n >= d else np.sqrt(sigma)[:, None] * (basis.T @ targets)  # [r, C]
+    # Eigenvalues at rounding level are exact zeros in the maths: left at ~1e-13 they let the fixed point drift to a
+    # tiny alpha / beta where noise directions count as signal (measured: a wrong, higher score).
+    nonnull = sigma > sigma.max(initial=0.0) * 1e-10
+    sigma = np.where(nonnull, sigma, 0.0)
+    q = np.where(nonnull[:, None], q, 0.0)
+    q2 = q**2
     r = len(sigma)
-    yy = (targets**2).sum(0)  # [C]
-    alpha = np.ones(len(classes))
-    beta = np.ones(len(classes))
     s = sigma[:, None]
+    # The residual ||F m - y||^2 in a form that does not cancel when the fit is nearly exact (N < D):
+    # sum_i (t w_i)^2 q_i^2 / s_i over the non-null directions, plus the part of y outside F's column space.
+    p2 = np.where(nonnull[:, None], q2 / np.where(nonnull, sigma, 1.0)[:, None], 0.0)
+    perp = np.maximum(targets.sum(0) - p2.sum(0), 0.0)  # |y_c|^2 = the class count, minus its projection
+
+    def moments(t: np.ndarray, cols: np.ndarray):
+        w = 1.0 / (t + s)  # [r, C']
+        w2 = w * w
+        gamma = (s * w).sum(0)
+        mm = (q2[:, cols] * w2).sum(0)
+        res2 = t * t * (p2[:, cols] * w2).sum(0) + perp[cols]
+        return gamma, np.maximum(mm, 1e-300), np.maximum(res2, 1e-300), w
+
+    every = np.arange(len(classes))
+    t = np.ones(len(classes))  # alpha / beta, starting from alpha = beta = 1
+    # A class the features carry no evidence for drives alpha / beta to infinity (w -> 0, the noise-only model);
+    # the evidence has converged to that limit long before t reaches t_max, so stop there instead of overflowing.
+    t_max = 1e12 * max(float(sigma.max(initial=0.0)), 1.0)
+    active = every
     for _ in range(max_iter):
-        denom = alpha + beta * s  # [r, C]
-        gamma = (beta * s / denom).sum(0)
-        m = beta * q / denom  # coefficients of the posterior mean in the eigenbasis
-        mm = (m**2).sum(0)
-        res2 = np.maximum(yy - 2 * (m * q).sum(0) + (s * m**2).sum(0), 1e-300)
-        new_alpha = gamma / np.maximum(mm, 1e-300)
-        new_beta = np.maximum(n - gamma, 1e-12) / res2
-        ratio, new_ratio = alpha / beta, new_alpha / new_beta
-        alpha, beta = new_alpha, new_beta
-        if np.all(np.abs(new_ratio - ratio) / ratio < tol):
+        gamma, mm, res2, _w = moments(t[active], active)
+        new_t = np.minimum((gamma / mm) / (np.maximum(n - gamma, 1e-12) / res2), t_max)
+        done = (np.abs(new_t - t[active]) / t[active] < tol) | (new_t >= t_max)
+        t[active] = new_t
+        active = active[~done]
+        if len(active) == 0:
             break
-    denom = alpha + beta * s
-    m = beta * q / denom
-    mm = (m**2).sum(0)
-    res2 = np.maximum(yy - 2 * (m * q).sum(0) + (s * m**2).sum(0), 1e-300)
-    logdet = np.log(denom).sum(0) + (d - r) * np.log(alpha)
+    gamma, mm, res2, w = moments(t, every)
+    # Evaluate the evidence at a consistent point (alpha = beta t, the m of that t): exactly L(alpha, beta), so never
+    # above the true maximum, and equal to it at the fixed point.
+    beta = np.maximum(n - gamma, 1e-12) / res2
+    alpha = beta * t
+    # log|A| = sum log(alpha + beta s_i) + (D - r) log alpha, with alpha + beta s_i = beta (t + s_i) = beta / w_i.
+    logdet = (r * np.log(beta) - np.log(w).sum(0)) + (d - r) * np.log(alpha)
     evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - n / 2 * np.log(2 * np.pi)
                 - beta / 2 * res2 - alpha / 2 * mm - logdet / 2)
     return float(np.mean(evidence / n))
@@ -92,4 +123,100 @@ def logme_evidence(features: np.ndarray, target: np.ndarray, alpha: float, beta:
     return float(ev / n)
 
 
-ESTIMATORS = {"logme": logme}
+def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
+    """LEEP (Nguyen et al., "LEEP: A New Measure to Evaluate Transferability of Learned Representations", ICML 2020).
+
+    With theta(x)_z the candidate's source-head probability of source class z on target image x:
+    the empirical joint P(y, z) = 1/N sum_i theta(x_i)_z [y_i = y], the conditional P(y | z) = P(y, z) / P(z), and
+
+        LEEP = 1/N sum_i log( sum_z P(y_i | z) theta(x_i)_z ),
+
+    the average log-likelihood of the "expected empirical predictor". A log-probability: always <= 0.
+    """
+    p = np.asarray(source_probs, dtype=np.float64)
+    y = np.asarray(labels)
+    n = len(y)
+    classes, yi = np.unique(y, return_inverse=True)
+    onehot = np.zeros((n, len(classes)))
+    onehot[np.arange(n), yi] = 1.0
+    joint = p.T @ onehot / n  # [Z, Y]
+    cond = joint / np.maximum(joint.sum(1, keepdims=True), 1e-300)  # P(y | z)
+    eep = (p @ cond)[np.arange(n), yi]
+    return float(np.mean(np.log(np.maximum(eep, 1e-300))))
+
+
+def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
+    """NCE (Tran et al., "Transferability and Hardness of Supervised Classification Tasks", ICCV 2019).
+
+    The negative conditional entropy of the target labels Y given the source labels Z that the candidate's source
+    head predicts (its argmax) on the target images: NCE = -H(Y | Z) = sum_{y,z} P(y, z) log P(y | z), from the
+    empirical joint. In nats, <= 0; 0 when the source label determines the target label.
+    """
+    z = np.asarray(source_labels)
+    y = np.asarray(labels)
+    _, zi = np.unique(z, return_inverse=True)
+    _, yi = np.unique(y, return_inverse=True)
+    joint = np.zeros((zi.max() + 1, yi.max() + 1))
+    np.add.at(joint, (zi, yi), 1.0)
+    joint /= len(y)
+    pz = joint.sum(1, keepdims=True)
+    nz = joint > 0
+    return float(np.sum(joint[nz] * np.log((joint / pz)[nz])))
+
+
+def h_score(features: np.ndarray, labels: np.ndarray, shrinkage: str | float | None = "auto") -> float:
+    """H-score (Bao et al., "An Information-Theoretic Approach to Transferability in Task Transfer Learning",
+    ICIP 2019):
+
+        H(f) = tr( cov(f)^-1 cov(E[f | y]) ),
+
+    how much of the features' spread lies between the class means, in units of their total covariance.
+
+    With N < D (few labels) cov(f) is singular and the plain estimate is noise. ``shrinkage`` regularises it as in
+    Ibrahim et al. ("Newer is not always better: Rethinking transferability metrics, their peculiarities,
+    stability and performance", ECML-PKDD 2022): cov_a = (1 - a) cov(f) + a mu I with mu = tr(cov(f)) / D, and
+    H_a = tr( cov_a^-1 (1 - a) cov(E[f | y]) ). ``"auto"``: a from Ledoit-Wolf; a float: that a; ``None``: the
+    original (pseudo-inverse).
+    """
+    f = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels)
+    f = f - f.mean(0)
+    n, d = f.shape
+    classes, yi = np.unique(y, return_inverse=True)
+    means = np.zeros((len(classes), d))
+    np.add.at(means, yi, f)
+    means /= np.bincount(yi)[:, None]
+    g = means[yi]  # E[f | y] for each sample
+    cov_f = f.T @ f / n
+    cov_g = g.T @ g / n
+    if shrinkage is None:
+        return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-15, hermitian=True) @ cov_g))
+    if shrinkage == "auto":
+        from sklearn.covariance import ledoit_wolf_shrinkage
+
+        a = float(ledoit_wolf_shrinkage(f, assume_centered=True))
+    else:
+        a = float(shrinkage)
+    mu = np.trace(cov_f) / d
+    reg = (1 - a) * cov_f + a * mu * np.eye(d)
+    return float(np.trace(np.linalg.solve(reg, (1 - a) * cov_g)))
+
+
+def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 3) -> float:
+    """Leave-one-out k-nearest-neighbour accuracy on L2-normalised features (cosine similarity).
+
+    A cheap sanity score, not from a transferability paper: how often an image's nearest other images share its
+    label. Votes are weighted by similarity, so ties between classes break toward the closer neighbours.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels)
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    sim = f @ f.T
+    np.fill_diagonal(sim, -np.inf)
+    k = max(1, min(k, len(y) - 1))
+    nn = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    classes, yi = np.unique(y, return_inverse=True)
+    votes = np.zeros((len(y), len(classes)))
+    rows = np.repeat(np.arange(len(y)), k)
+    np.add.at(votes, (rows, yi[nn].ravel()), 1.0 + 1e-6 * sim[rows, nn.ravel()])
+    return float(np.mean(votes.argmax(1) == yi))
