@@ -19,7 +19,9 @@ SOURCES = {
                                                                   "source_eval_accuracy")}
                                               for c in d["candidates"]]),
     "select": ("reports/selection.json", lambda d: [{"rank": i + 1, "candidate": e["candidate"],
-                                                     d["estimator"]: round(e[d["estimator"]], 4),
+                                                     **{k: (round(e[k], 4) if e.get(k) is not None else None)
+                                                        for k in ("logme", "leep", "nce", "h_score", "knn", "ensemble")
+                                                        if k in e},
                                                      "selected": e["candidate"] == d["selected"]}
                                                     for i, e in enumerate(d["ranking"])]),
     "finetune": ("metrics/finetune.json", lambda d: [d]),

@@ -19,10 +19,11 @@ os.environ.update({"DVC_NO_ANALYTICS": "1", "GX_ANALYTICS_ENABLED": "false",
 
 # Small enough to run every stage in seconds, real all the way through.
 TINY = {
-    "demo": {"source_per_class": 30},
+    "demo": {"source_per_class": 30, "letters_per_class": 10},
     "zoo": {"steps": 8, "batch_size": 32, "candidates": [
         {"id": "test_resnet.digits", "architecture": "test_resnet", "domain": "digits"},
         {"id": "test_convnext.digits", "architecture": "test_convnext", "domain": "digits"},
+        {"id": "test_convnext.letters", "architecture": "test_convnext", "domain": "letters"},
         {"id": "test_resnet.random_labels", "architecture": "test_resnet", "domain": "random_labels"},
     ]},
     "finetune": {"steps": 6, "batch_size": 16, "eval_every": 3, "warmup_steps": 1},

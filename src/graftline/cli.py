@@ -55,7 +55,7 @@ def demo() -> None:
 
     params, proj = _ctx()
     d = params.demo
-    s = generate(proj.demo, d.source_per_class, d.source_eval_fraction, d.seed)
+    s = generate(proj.demo, d.source_per_class, d.source_eval_fraction, d.seed, d.letters_per_class)
     typer.echo(f"demo: {s['target_images']} target images in {_rel(proj.demo / 'digits')}, "
                f"sources {s['source_images']} in {_rel(proj.demo / 'sources')}")
 

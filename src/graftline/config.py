@@ -27,7 +27,8 @@ class DemoParams(Section):
     """The embedded default: real handwritten digits as the target, rendered sources for the zoo."""
 
     seed: int = 0
-    source_per_class: int = Field(1600, ge=10, le=100_000, description="rendered images per class per domain")
+    source_per_class: int = Field(1600, ge=10, le=100_000, description="rendered digit images per class")
+    letters_per_class: int = Field(400, ge=10, le=100_000, description="rendered letter images per class (A-Z)")
     source_eval_fraction: float = Field(0.15, gt=0.0, lt=0.5)
 
 
@@ -63,7 +64,7 @@ class ValidateParams(Section):
 class ZooCandidate(Section):
     id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     architecture: str
-    domain: Literal["digits", "random_labels"]
+    domain: Literal["digits", "letters", "random_labels"]
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -86,19 +87,46 @@ class ZooParams(Section):
         return v
 
 
+class FileCandidate(Section):
+    """A local weights file as a candidate: ``{file: weights/r18.pth, architecture: resnet18}``."""
+
+    file: str = Field(description="a .safetensors, .pth, .pt or .bin file, relative to the project")
+    architecture: str | None = Field(None, description="timm name; omit for a graftline saved model (JSON beside it)")
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    input_size: list[int] | None = Field(None, min_length=3, max_length=3, description="[C, H, W]; default: timm's")
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+
+ESTIMATOR_NAMES = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
+
+
 class SelectParams(Section):
-    candidates: list[str] = Field(
-        default_factory=lambda: ["zoo:*"], min_length=1, description="'zoo:<id>', 'zoo:*' (every zoo model)"
+    candidates: list[str | FileCandidate] = Field(
+        default_factory=lambda: ["zoo:*"], min_length=1,
+        description="'zoo:<id>' | 'zoo:*' | 'hub:<timm name>' | 'file:<path>' | {file: ..., architecture: ...}",
     )
-    estimator: Literal["logme"] = "logme"
+    estimator: Literal["logme", "leep", "nce", "h_score", "knn", "ensemble"] = "logme"
+    score_on: Literal["train", "train+val"] = Field("train", description="the labelled images scored")
+    views: int = Field(1, ge=1, le=64, description="augmented views per image (1 = the images as they are)")
+    knn_k: int = Field(3, ge=1)
+    h_score_shrinkage: Literal["auto"] | float | None = Field("auto", description="'auto' (Ledoit-Wolf), a float, or null")
     batch_size: int = Field(256, ge=1)
+    executor: Literal["local", "dask"] = "local"
+    scheduler: str | None = Field(None, description="dask scheduler address; null = a LocalCluster on this machine")
+    dask_workers: int = Field(2, ge=1, description="workers of the LocalCluster (executor: dask, no scheduler)")
+    skip_unloadable: bool = Field(False, description="skip (and report) candidates that cannot be loaded")
+    feature_cache: str | None = Field(".cache/features", description="feature cache directory; null = no cache")
 
     @field_validator("candidates")
     @classmethod
-    def _scheme(cls, v: list[str]) -> list[str]:
+    def _scheme(cls, v: list) -> list:
         for c in v:
-            if not c.startswith("zoo:"):
-                raise ValueError(f"candidate {c!r}: use 'zoo:<id>' or 'zoo:*' (hub and file sources come later)")
+            if isinstance(c, str):
+                scheme, sep, name = c.partition(":")
+                if not sep or scheme not in ("zoo", "hub", "file") or not name:
+                    raise ValueError(f"candidate {c!r}: use 'zoo:<id>', 'zoo:*', 'hub:<timm name>' (e.g. "
+                                     "'hub:resnet50.a1_in1k'), 'file:<path>' or {file: <path>, architecture: <timm name>}")
         return v
 
 

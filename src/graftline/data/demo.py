@@ -3,12 +3,14 @@
 Target: scikit-learn's bundled real handwritten digits (1,797 images), written as an ordinary image folder
 ``<root>/<class>/<n>.png`` — from ``prepare`` on nothing knows it is a demo.
 
-Sources (for the zoo): digits rendered with the fonts matplotlib ships, made the way the target was made. The target
+Sources (for the zoo): digits and capital letters rendered with the fonts matplotlib ships, made the way the
+target was made. The target
 is UCI optdigits: a 32x32 binary bitmap of the glyph, size-normalised, then on-pixels counted in non-overlapping 4x4
 blocks (values 0-16, an 8x8 image). Rendered naively (small anti-aliased glyphs) a source model reads the real digits
 at ~0.2 and transfer loses to scratch; rendered this way it reads them zero-shot at ~0.7 and transfer wins. Variety
 comes from font, stroke width, shear, rotation and an elastic distortion. A random-label control (same images,
-labels shuffled) is the source that should transfer badly: the negative-transfer gate must catch it.
+labels shuffled) is the source that should transfer badly: the negative-transfer gate must catch it. Letters are a
+second, farther domain (same strokes and encoding, other glyphs): models pretrained on them transfer, but less.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ FONT_FILES = [
 CANVAS = 96
 FONT_SIZE = 56
 DIGITS = [str(d) for d in range(10)]
+LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+ALPHABETS = {"digits": (DIGITS, 0), "letters": (LETTERS, 1000)}  # glyphs, offset of the per-class RNG stream
 
 
 def _fonts() -> list[ImageFont.FreeTypeFont]:
@@ -94,16 +98,20 @@ def render_glyph(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generat
     return optdigits_encode(arr > 0.5)
 
 
-def _render_class(args: tuple[int, int, int]) -> np.ndarray:
-    label, per_class, seed = args
-    rng = np.random.default_rng([seed, label])  # per class: the same images whatever the number of processes
+def _render_class(args: tuple[str, int, int, int]) -> np.ndarray:
+    alphabet, label, per_class, seed = args
+    glyphs, stream = ALPHABETS[alphabet]
+    # One RNG stream per (alphabet, class): the same images whatever the number of processes.
+    rng = np.random.default_rng([seed, stream + label])
     fonts = _fonts()
-    return np.stack([render_glyph(DIGITS[label], fonts[int(rng.integers(len(fonts)))], rng) for _ in range(per_class)])
+    return np.stack([render_glyph(glyphs[label], fonts[int(rng.integers(len(fonts)))], rng) for _ in range(per_class)])
 
 
-def render_digits(per_class: int, seed: int, processes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``per_class`` rendered images for each digit: (x uint8 [N, 8, 8] in 0-16, y int64 [N])."""
-    jobs = [(label, per_class, seed) for label in range(len(DIGITS))]
+def render(alphabet: str, per_class: int, seed: int, processes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` rendered images of each glyph of ``alphabet`` ('digits' | 'letters'):
+    (x uint8 [N, 8, 8] in 0-16, y int64 [N])."""
+    glyphs, _ = ALPHABETS[alphabet]
+    jobs = [(alphabet, label, per_class, seed) for label in range(len(glyphs))]
     processes = processes or min(len(jobs), os.cpu_count() or 1)
     import multiprocessing as mp
 
@@ -114,8 +122,13 @@ def render_digits(per_class: int, seed: int, processes: int | None = None) -> tu
             parts = pool.map(_render_class, jobs)
     else:
         parts = [_render_class(j) for j in jobs]
-    y = np.repeat(np.arange(len(DIGITS)), per_class).astype(np.int64)
+    y = np.repeat(np.arange(len(glyphs)), per_class).astype(np.int64)
     return np.concatenate(parts), y
+
+
+def render_digits(per_class: int, seed: int, processes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` rendered images for each digit: (x uint8 [N, 8, 8] in 0-16, y int64 [N])."""
+    return render("digits", per_class, seed, processes)
 
 
 def _to_png_scale(x: np.ndarray) -> np.ndarray:
@@ -146,8 +159,10 @@ def _save_source(path: Path, x: np.ndarray, y: np.ndarray, classes: list[str], e
     np.savez_compressed(path, x=_to_png_scale(x), y=y, split=split, classes=np.asarray(classes))
 
 
-def generate(out: Path, per_class: int = 1600, eval_fraction: float = 0.15, seed: int = 0) -> dict:
-    """Write the embedded default under ``out``, atomically: ``digits/`` (target) and ``sources/*.npz``.
+def generate(out: Path, per_class: int = 1600, eval_fraction: float = 0.15, seed: int = 0,
+             letters_per_class: int = 400) -> dict:
+    """Write the embedded default under ``out``, atomically: ``digits/`` (target) and ``sources/*.npz``
+    (digits, letters, random_labels).
 
     Each source file holds x (uint8 [N, 8, 8], grey levels), y, split ('train' | 'eval': the held-out source eval
     set used to measure forgetting) and classes.
@@ -162,6 +177,9 @@ def generate(out: Path, per_class: int = 1600, eval_fraction: float = 0.15, seed
         # The control: the very same images, labels shuffled -> features that fit noise, a source that should not help.
         y_random = np.random.default_rng(seed + 1).permutation(y)
         _save_source(tmp / "sources" / "random_labels.npz", x, y_random, DIGITS, eval_fraction, seed)
-        summary = {"target_images": n_target, "source_images": {"digits": len(y), "random_labels": len(y)}}
+        xl, yl = render("letters", letters_per_class, seed)
+        _save_source(tmp / "sources" / "letters.npz", xl, yl, LETTERS, eval_fraction, seed)
+        summary = {"target_images": n_target,
+                   "source_images": {"digits": len(y), "letters": len(yl), "random_labels": len(y)}}
         (tmp / "README.json").write_text(json.dumps(summary, indent=2))
     return summary

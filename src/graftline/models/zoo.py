@@ -18,6 +18,7 @@ import torch
 from graftline.config import ZooParams, section_hash
 from graftline.data.images import to_input
 from graftline.models import weights
+from graftline.models.candidates import zoo_members  # noqa: F401 - the zoo's public listing
 from graftline.project import atomic_dir, write_json_atomic
 from graftline.train.loop import Recipe, accuracy, fit
 
@@ -75,8 +76,3 @@ def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metr
     if metrics_path is not None:
         write_json_atomic(metrics_path, timings)
     return summary
-
-
-def zoo_members(zoo_dir: Path) -> list[str]:
-    """The candidate ids present in ``models/zoo``."""
-    return sorted(p.name[: -len(".safetensors")] for p in zoo_dir.glob("*.safetensors"))

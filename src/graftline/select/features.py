@@ -1,23 +1,98 @@
-"""Penultimate features of a candidate on target images, with the candidate's own preprocessing.
+"""What a candidate sees of the target: penultimate features and source-head logits, extracted once and cached.
 
-The candidate's data config (input size, channels, mean, std) decides how target images are decoded: wrong resizing
-or normalisation silently breaks rankings (thuml/LogME issue #7).
+The candidate's own preprocessing (input size, channels, mean, std from its timm data config or its zoo JSON)
+decides how target images are decoded: wrong resizing or normalisation silently breaks rankings (thuml/LogME
+issue #7). Features are cached under a key made of everything they depend on — the candidate's weights hash, the
+target images' content hashes and labels' order, the preprocessing, the number of augmented views — so adding a
+candidate scores only that one, and re-running select after a params change that does not touch them costs nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from graftline.data.images import normalize
+from graftline.data.images import load_rows, normalize
+
+CACHE_VERSION = 1  # bump when what is extracted changes
+
+
+@dataclass(frozen=True)
+class Target:
+    """The labelled target images a candidate is scored on (paths relative to ``root``)."""
+
+    root: str
+    paths: tuple[str, ...]
+    sha256: tuple[str, ...]
+    labels: tuple[int, ...]
 
 
 @torch.inference_mode()
-def penultimate(model: torch.nn.Module, x: torch.Tensor, mean, std, batch_size: int = 256) -> np.ndarray:
-    """``forward_features`` + ``forward_head(pre_logits=True)`` in eval mode -> float64 [N, head_hidden_size]."""
+def extract(model: torch.nn.Module, x: torch.Tensor, mean, std, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
+    """(penultimate features [N, head_hidden_size], source-head logits [N, source classes] or None) in eval mode.
+
+    ``forward_features`` once, then ``forward_head`` with and without ``pre_logits`` — timm's own split, so the
+    features are exactly what the new head will see.
+    """
     model.eval()
-    out = []
+    feats, logits = [], []
+    has_head = getattr(model, "num_classes", 0) > 0
     for i in range(0, len(x), batch_size):
         f = model.forward_features(normalize(x[i: i + batch_size], mean, std))
-        out.append(model.forward_head(f, pre_logits=True).flatten(1).double().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0))
+        feats.append(model.forward_head(f, pre_logits=True).flatten(1).float().numpy())
+        if has_head:
+            logits.append(model.forward_head(f).float().numpy())
+    f = np.concatenate(feats) if feats else np.zeros((0, 0), np.float32)
+    return f, (np.concatenate(logits) if has_head and logits else None)
+
+
+def penultimate(model: torch.nn.Module, x: torch.Tensor, mean, std, batch_size: int = 256) -> np.ndarray:
+    """Penultimate features only, float64 [N, D]."""
+    return extract(model, x, mean, std, batch_size)[0].astype(np.float64)
+
+
+def views_of(x: torch.Tensor, views: int, seed: int = 0) -> torch.Tensor:
+    """The images (view 0) and ``views - 1`` augmented copies, the training loop's augmentation, stacked [V*N, ...]."""
+    if views <= 1:
+        return x
+    from graftline.train.loop import augment_batch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.cat([x] + [augment_batch(x, g) for _ in range(views - 1)])
+
+
+def cache_key(weights_sha256: str, target: Target, meta: dict, views: int) -> str:
+    payload = {"v": CACHE_VERSION, "weights": weights_sha256, "images": hashlib.sha256("\n".join(target.sha256).encode()).hexdigest(),
+               "in_chans": meta["in_chans"], "size": list(meta["input_size"]), "mean": list(meta["mean"]),
+               "std": list(meta["std"]), "views": views}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def candidate_features(model: torch.nn.Module, meta: dict, target: Target, views: int, batch_size: int,
+                       cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Features and source logits of ``target`` (all views) through ``model``: (features, logits, from_cache)."""
+    path = None
+    if cache_dir is not None:
+        path = cache_dir / f"{cache_key(meta['weights_sha256'], target, meta, views)}.npz"
+        if path.is_file():
+            try:
+                with np.load(path) as z:
+                    return z["features"], (z["logits"] if "logits" in z.files else None), True
+            except (OSError, ValueError, KeyError):  # a damaged entry is recomputed, never trusted
+                path.unlink(missing_ok=True)
+    x = load_rows(Path(target.root), list(target.paths), meta["in_chans"], tuple(meta["input_size"][1:]))
+    feats, logits = extract(model, views_of(x, views), meta["mean"], meta["std"], batch_size)
+    if path is not None:
+        from graftline.project import write_bytes_atomic
+        import io
+
+        buf = io.BytesIO()
+        arrays = {"features": feats} | ({"logits": logits} if logits is not None else {})
+        np.savez(buf, **arrays)
+        write_bytes_atomic(path, buf.getvalue())
+    return feats, logits, False

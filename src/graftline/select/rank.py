@@ -1,4 +1,10 @@
-"""The select stage: score every candidate on the target's training split, rank, pick the best."""
+"""The select stage: score every candidate on the target's labelled images, rank, pick the best.
+
+Each candidate costs one forward pass over the target images (cached) and a few estimator evaluations; fine-tuning
+every candidate instead is what this replaces (benchmarks/selection.py measures both). With ``executor: dask``
+candidates are scored in parallel on a dask.distributed cluster — a LocalCluster, or the scheduler named in
+``select.scheduler`` (the workers need graftline installed and the project's files at the same paths).
+"""
 
 from __future__ import annotations
 
@@ -6,83 +12,188 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from graftline.config import SelectParams
-from graftline.data.images import load_rows
 from graftline.data.manifest import read_manifest
-from graftline.errors import ConfigError
-from graftline.models import weights
-from graftline.models.zoo import zoo_members
+from graftline.errors import ModelError
+from graftline.models.candidates import Candidate, load, resolve
 from graftline.project import write_json_atomic
-from graftline.select.estimators import ESTIMATORS
-from graftline.select.features import penultimate
+from graftline.select import estimators as E
+from graftline.select.features import Target, candidate_features
 
-SCALE_NOTE = ("LogME is the maximised log evidence per sample of a Bayesian linear model on the features: a "
+# Every estimator is computed for every candidate and kept in the report; `select.estimator` only orders them.
+SCALES = {
+    "logme": ("LogME is the maximised log evidence per sample of a Bayesian linear model on the features: a "
               "log-density, not a probability, so it can exceed 1 or be negative. Only differences between "
-              "candidates on the same data matter; higher is better.")
+              "candidates on the same data matter; higher is better."),
+    "leep": "LEEP is an average log-likelihood (nats per image) of the source head's expected predictor: always <= 0.",
+    "nce": "NCE is minus the conditional entropy H(target label | source label) in nats: <= 0, 0 is best.",
+    "h_score": ("H-score is tr(cov(f)^-1 cov(E[f|y])): between-class spread in units of total spread, >= 0, at most "
+                "the number of classes - 1; with few labels it is shrunk (Ledoit-Wolf)."),
+    "knn": "kNN is leave-one-out nearest-neighbour accuracy on the features, in [0, 1].",
+    "ensemble": ("ensemble is the mean over LogME, LEEP, NCE and kNN of each candidate's rank-normalised score (1 = best "
+                 "of this set, 0 = worst): robust to any one estimator's noise, but meaningful only within one run."),
+}
+ENSEMBLE = ("logme", "leep", "nce", "knn")
 
 
-def resolve_candidates(specs: list[str], zoo_dir: Path) -> list[str]:
-    """'zoo:*' -> every zoo model; 'zoo:<id>' checked to exist."""
-    present = zoo_members(zoo_dir)
-    out: list[str] = []
-    for spec in specs:
-        scheme, _, name = spec.partition(":")
-        if name == "*":
-            out += [f"zoo:{m}" for m in present if f"zoo:{m}" not in out]
-        elif name in present:
-            out.append(spec)
-        else:
-            raise ConfigError(f"select.candidates: {spec!r} is not in {zoo_dir} (present: {', '.join(present) or 'none'}). "
-                              "Fix the id or add it to zoo.candidates.")
-    if not out:
-        raise ConfigError(f"select.candidates matched no model in {zoo_dir}; run the zoo stage first.")
+def score_features(feats: np.ndarray, logits: np.ndarray | None, labels: np.ndarray, knn_k: int = 3,
+                   shrinkage="auto") -> dict[str, float | None]:
+    """Every estimator on one candidate's features/logits. LEEP and NCE are None for a headless backbone."""
+    f = feats.astype(np.float64)
+    out: dict[str, float | None] = {"logme": E.logme(f, labels), "h_score": E.h_score(f, labels, shrinkage),
+                                    "knn": E.knn_accuracy(f, labels, knn_k), "leep": None, "nce": None}
+    if logits is not None:
+        z = logits.astype(np.float64)
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        out["leep"] = E.leep(p, labels)
+        out["nce"] = E.nce(z.argmax(1), labels)
     return out
 
 
-def candidate_stem(spec: str, zoo_dir: Path) -> Path:
-    return zoo_dir / spec.partition(":")[2]
+def score_candidate(cand: dict, target: Target, settings: dict) -> dict:
+    """Load one candidate, extract (or fetch cached) features, compute every estimator. Runs in a dask worker too.
+
+    ``cand`` is ``Candidate.to_dict()`` and everything here is plain data, so the call pickles cheaply.
+    An unloadable candidate raises ModelError, or with ``skip_unloadable`` returns ``{"skipped": reason}``.
+    """
+    import torch
+
+    if settings.get("threads"):
+        torch.set_num_threads(settings["threads"])
+    c = Candidate.from_dict(cand)
+    t0 = time.perf_counter()
+    try:
+        model, meta = load(c, Path(settings["project_root"]))
+    except ModelError as exc:
+        if settings["skip_unloadable"]:
+            return {"candidate": c.name, "skipped": str(exc)}
+        raise
+    t_load = time.perf_counter()
+    views = settings["views"]
+    cache = Path(settings["cache_dir"]) if settings["cache_dir"] else None
+    feats, logits, cached = candidate_features(model, meta, target, views, settings["batch_size"], cache)
+    t_feat = time.perf_counter()
+    labels = np.tile(np.asarray(target.labels), views)
+    scores = score_features(feats, logits, labels, settings["knn_k"], settings["shrinkage"])
+    t_score = time.perf_counter()
+    return {
+        "candidate": c.name, "kind": c.kind, "architecture": meta["architecture"], "feature_dim": int(feats.shape[1]),
+        "source_classes": int(logits.shape[1]) if logits is not None else None,
+        "preprocessing": {"input_size": list(meta["input_size"]), "mean": list(meta["mean"]), "std": list(meta["std"])},
+        "weights_sha256": meta["weights_sha256"], "spec": cand, **scores,
+        "_timing": {"load_s": t_load - t0, "features_s": t_feat - t_load, "scoring_s": t_score - t_feat,
+                    "features_cached": cached},
+    }
+
+
+def _rank_normalised(values: list[float | None]) -> list[float | None]:
+    """Ranks scaled to [0, 1] (1 = best); ties share the mean rank; None stays None."""
+    idx = [i for i, v in enumerate(values) if v is not None and np.isfinite(v)]
+    out: list[float | None] = [None] * len(values)
+    if len(idx) == 1:
+        out[idx[0]] = 1.0
+    elif idx:
+        from scipy.stats import rankdata
+
+        ranks = rankdata([values[i] for i in idx])  # 1 = lowest
+        for i, r in zip(idx, ranks):
+            out[i] = float((r - 1) / (len(idx) - 1))
+    return out
+
+
+def add_ensemble(entries: list[dict]) -> None:
+    """The ``ensemble`` score: the mean rank-normalised score over ``ENSEMBLE`` (estimators a candidate lacks skip)."""
+    cols = {name: _rank_normalised([e.get(name) for e in entries]) for name in ENSEMBLE}
+    for i, e in enumerate(entries):
+        vals = [cols[n][i] for n in ENSEMBLE if cols[n][i] is not None]
+        e["ensemble"] = float(np.mean(vals)) if vals else None
+
+
+def _run_local(cands: list[dict], target: Target, settings: dict) -> list[dict]:
+    return [score_candidate(c, target, settings) for c in cands]
+
+
+def _run_dask(cands: list[dict], target: Target, settings: dict, p: SelectParams) -> list[dict]:
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ModelError("select.executor: dask needs dask.distributed (`pip install 'dask[distributed]'`).") from None
+    if p.scheduler:
+        client, cluster = Client(p.scheduler), None
+    else:
+        # One thread per worker process: torch in each, no oversubscription.
+        cluster = LocalCluster(n_workers=p.dask_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+    try:
+        futures = client.map(score_candidate, cands, target=target, settings={**settings, "threads": 1}, pure=False)
+        return client.gather(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Path, report_path: Path,
                metrics_path: Path | None = None) -> dict:
-    """Score each candidate with every available estimator; rank by ``p.estimator``; write ``report_path``.
+    """Score each candidate with every estimator; rank by ``p.estimator``; write ``report_path``.
 
     Timings go to ``metrics_path``: the report is a dependency of fine-tuning and must not change when only the
     clock did.
     """
     rows, classes, meta = read_manifest(prepared)
-    root = (project_root / meta["root"]).resolve()
-    train = [r for r in rows if r.split == "train"]
-    labels = np.array([classes.index(r.label) for r in train])
-    scored = []
-    timings = {}
-    inputs: dict[tuple, torch.Tensor] = {}
-    for spec in resolve_candidates(p.candidates, zoo_dir):
-        t0 = time.perf_counter()
-        model, m = weights.load(candidate_stem(spec, zoo_dir))
-        key = (m["in_chans"], tuple(m["input_size"][1:]))
-        if key not in inputs:  # decode once per preprocessing
-            inputs[key] = load_rows(root, [r.path for r in train], m["in_chans"], key[1])
-        feats = penultimate(model, inputs[key], m["mean"], m["std"], p.batch_size)
-        entry = {"candidate": spec, "architecture": m["architecture"], "feature_dim": int(feats.shape[1])}
-        for name, fn in ESTIMATORS.items():
-            entry[name] = fn(feats, labels)
-        timings[spec] = {"seconds": round(time.perf_counter() - t0, 3), p.estimator: entry[p.estimator]}
-        scored.append(entry)
-        print(f"select: {spec:<36} {p.estimator} {entry[p.estimator]:+.4f}", flush=True)
-    ranking = sorted(scored, key=lambda e: e[p.estimator], reverse=True)
+    splits = ("train", "val") if p.score_on == "train+val" else ("train",)
+    scored_rows = [r for r in rows if r.split in splits]
+    if not scored_rows:
+        raise ModelError(f"{prepared}: no labelled images in split(s) {', '.join(splits)} to score candidates on.")
+    target = Target(str((project_root / meta["root"]).resolve()), tuple(r.path for r in scored_rows),
+                    tuple(r.sha256 for r in scored_rows), tuple(classes.index(r.label) for r in scored_rows))
+    cands = [c.to_dict() for c in resolve(p.candidates, zoo_dir, project_root)]
+    cache = (project_root / p.feature_cache) if p.feature_cache else None
+    settings = {"views": p.views, "batch_size": p.batch_size, "knn_k": p.knn_k, "shrinkage": p.h_score_shrinkage,
+                "skip_unloadable": p.skip_unloadable, "cache_dir": str(cache) if cache else None,
+                "project_root": str(project_root.resolve())}
+    t0 = time.perf_counter()
+    results = _run_dask(cands, target, settings, p) if p.executor == "dask" else _run_local(cands, target, settings)
+    wall = time.perf_counter() - t0
+    skipped = [r for r in results if "skipped" in r]
+    scored = [r for r in results if "skipped" not in r]
+    for r in skipped:
+        print(f"select: skipped {r['candidate']}: {r['skipped']}", flush=True)
+    if not scored:
+        raise ModelError("select: no candidate could be loaded (all skipped); see the reasons above.")
+    add_ensemble(scored)
+    timings = {r["candidate"]: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.pop("_timing").items()}
+               for r in scored}
+    key = p.estimator
+    missing = [r["candidate"] for r in scored if r.get(key) is None]
+    if missing:
+        raise ModelError(f"select.estimator: {key} needs each candidate's source head, which "
+                         f"{', '.join(missing)} lack(s). Fix: choose logme, h_score or knn.")
+    ranking = sorted(scored, key=lambda e: e[key], reverse=True)
+    for e in ranking:
+        print(f"select: {e['candidate']:<36} {key} {e[key]:+.4f}", flush=True)
     best = ranking[0]
-    margin = best[p.estimator] - ranking[1][p.estimator] if len(ranking) > 1 else None
+    margin = best[key] - ranking[1][key] if len(ranking) > 1 else None
     report = {
-        "estimator": p.estimator, "scored_on": {"split": "train", "images": len(train)},
-        "data_hash": meta["data_hash"], "ranking": ranking, "selected": best["candidate"],
-        "why": (f"highest {p.estimator} ({best[p.estimator]:+.4f})"
-                + (f", {margin:.4f} above the runner-up {ranking[1]['candidate']}" if margin is not None else "")),
-        "scale": SCALE_NOTE,
+        "estimator": key,
+        "scored_on": {"splits": list(splits), "images": len(scored_rows), "views": p.views,
+                      "classes": len(set(target.labels))},
+        "data_hash": meta["data_hash"],
+        "ranking": ranking,
+        "selected": best["candidate"],
+        "selected_spec": best["spec"],
+        "why": (f"highest {key} ({best[key]:+.4f})"
+                + (f", {margin:.4f} above the runner-up {ranking[1]['candidate']}" if margin is not None else "")
+                + f" of {len(ranking)} candidates scored on {len(scored_rows)} labelled images"
+                + (f" x {p.views} views" if p.views > 1 else "")),
+        "skipped": [{"candidate": r["candidate"], "reason": r["skipped"]} for r in skipped],
+        "scale": SCALES,
     }
     write_json_atomic(report_path, report)
     if metrics_path is not None:
-        write_json_atomic(metrics_path, timings)
+        write_json_atomic(metrics_path, {"wall_seconds": round(wall, 3), "executor": p.executor,
+                                         "candidates": timings})
     return report

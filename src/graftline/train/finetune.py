@@ -20,7 +20,7 @@ from graftline.data.images import load_rows
 from graftline.data.manifest import read_manifest
 from graftline.models import weights
 from graftline.project import atomic_dir, write_json_atomic
-from graftline.select.rank import candidate_stem
+from graftline.models.candidates import Candidate, load as load_candidate
 from graftline.train.loop import FitResult, Recipe, fit
 
 
@@ -104,12 +104,8 @@ def _plot(path: Path, history: list[dict], title: str) -> None:
 def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_root: Path, out: Path,
                live_dir: Path, selection_path: Path, zoo_dir: Path, pretrained: bool) -> dict:
     selection = json.loads(selection_path.read_text())
-    source, src_meta = selection["selected"], None
-    stem = candidate_stem(source, zoo_dir)
-    if pretrained:
-        model, src_meta = weights.load(stem)
-    else:
-        src_meta = weights.read_meta(stem)
+    source = selection["selected"]
+    model, src_meta = load_candidate(Candidate.from_dict(selection["selected_spec"]), project_root)
     size = src_meta["input_size"][1:]
     x, y, classes, dmeta = load_split(prepared, project_root, "train", src_meta["in_chans"], size)
     xv, yv, _, _ = load_split(prepared, project_root, "val", src_meta["in_chans"], size)

@@ -1,0 +1,95 @@
+"""The select stage on a tiny real project: every estimator reported, the feature cache, dask fan-out,
+unloadable candidates."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY, graftline, make_project
+
+from graftline.config import SelectParams
+from graftline.errors import ModelError
+from graftline.select.rank import run_select
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    p = make_project(tmp_path_factory.mktemp("select") / "proj", TINY, dvc_init=False)
+    for stage in ("demo", "prepare", "zoo"):
+        graftline(stage, cwd=p, check=True)
+    return p
+
+
+def select(project: Path, name: str, **kw) -> tuple[dict, dict]:
+    p = SelectParams(**kw)
+    report = run_select(p, project / "data/prepared", project / "models/zoo", project, project / f"reports/{name}.json",
+                        project / f"metrics/{name}.json")
+    return report, json.loads((project / f"metrics/{name}.json").read_text())
+
+
+def test_every_estimator_is_reported_and_the_ranking_follows_the_chosen_one(project: Path):
+    report, _ = select(project, "sel_logme", feature_cache=None)
+    assert {e["candidate"] for e in report["ranking"]} == {f"zoo:{c['id']}" for c in TINY["zoo"]["candidates"]}
+    for e in report["ranking"]:
+        for name in ("logme", "leep", "nce", "h_score", "knn", "ensemble"):
+            assert isinstance(e[name], float), (e["candidate"], name)
+        assert e["preprocessing"]["input_size"] == [1, 32, 32]
+    scores = [e["logme"] for e in report["ranking"]]
+    assert scores == sorted(scores, reverse=True) and report["selected"] == report["ranking"][0]["candidate"]
+    assert "log-density" in report["scale"]["logme"] and report["selected_spec"]["kind"] == "zoo"
+    by_leep, _ = select(project, "sel_leep", estimator="leep", feature_cache=None)
+    leeps = [e["leep"] for e in by_leep["ranking"]]
+    assert leeps == sorted(leeps, reverse=True)
+    # train+val and views enlarge what is scored
+    more, _ = select(project, "sel_more", score_on="train+val", views=2, feature_cache=None)
+    assert more["scored_on"]["images"] > report["scored_on"]["images"] and more["scored_on"]["views"] == 2
+
+
+def test_feature_cache_extracts_each_candidate_once(project: Path, tmp_path: Path):
+    cache = str(tmp_path / "cache")
+    first, m1 = select(project, "c1", feature_cache=cache, candidates=["zoo:test_resnet.digits"])
+    assert not m1["candidates"]["zoo:test_resnet.digits"]["features_cached"]
+    second, m2 = select(project, "c2", feature_cache=cache)  # a candidate added: only the new ones are extracted
+    cached = {k: v["features_cached"] for k, v in m2["candidates"].items()}
+    assert cached.pop("zoo:test_resnet.digits") is True and not any(cached.values())
+    third, m3 = select(project, "c3", feature_cache=cache)
+    assert all(v["features_cached"] for v in m3["candidates"].values())
+    assert [(e["candidate"], e["logme"], e["leep"]) for e in third["ranking"]] == \
+        [(e["candidate"], e["logme"], e["leep"]) for e in second["ranking"]]
+    _, m4 = select(project, "c4", feature_cache=cache, views=2)  # other preprocessing, other features
+    assert not any(v["features_cached"] for v in m4["candidates"].values())
+
+
+def test_dask_local_cluster_gives_the_same_ranking(project: Path):
+    local, _ = select(project, "local", feature_cache=None)
+    dask, m = select(project, "dask", feature_cache=None, executor="dask", dask_workers=2)
+    assert m["executor"] == "dask"
+    assert [e["candidate"] for e in dask["ranking"]] == [e["candidate"] for e in local["ranking"]]
+    for a, b in zip(dask["ranking"], local["ranking"]):
+        assert a["logme"] == pytest.approx(b["logme"], rel=1e-9, abs=1e-9)
+
+
+def test_unloadable_candidate_fails_the_stage_or_is_skipped(project: Path, tmp_path: Path):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    cands = ["zoo:test_resnet.digits", {"file": str(bad), "architecture": "test_resnet"}]
+    with pytest.raises(ModelError, match=f"candidate file:{bad}.*not a readable safetensors"):
+        select(project, "bad", feature_cache=None, candidates=cands)
+    report, _ = select(project, "skip", feature_cache=None, candidates=cands, skip_unloadable=True)
+    assert report["selected"] == "zoo:test_resnet.digits"
+    assert report["skipped"][0]["candidate"] == f"file:{bad}" and "safetensors" in report["skipped"][0]["reason"]
+    # Through the CLI: exit 2 and one paragraph naming the candidate and the fix.
+    params = (project / "params.yaml").read_text()
+    try:
+        import yaml
+
+        cfg = yaml.safe_load(params)
+        cfg["select"]["candidates"] = ["zoo:*", "hub:no_such_net_x.tag"]
+        (project / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        r = graftline("select", cwd=project)
+        assert r.returncode == 2 and "candidate hub:no_such_net_x.tag" in r.stderr and "Traceback" not in r.stderr
+        assert "list_pretrained" in r.stderr
+    finally:
+        (project / "params.yaml").write_text(params)
