@@ -93,7 +93,7 @@ def zoo() -> None:
 
 @app.command()
 def select() -> None:
-    """Score every candidate on the target data (LogME), rank -> reports/selection.json."""
+    """Score every candidate on the target data (LogME, LEEP, NCE, H-score, kNN), rank -> reports/selection.json."""
     from graftline.select.rank import run_select
 
     params, proj = _ctx()
@@ -157,7 +157,9 @@ def summary() -> None:
         return json.loads(p.read_text())
 
     sel, chk, exp = read(proj.reports / "selection.json"), read(proj.metrics / "check.json"), read(proj.metrics / "export.json")
-    typer.echo(f"Source ranking by {sel['estimator']} (scored on {sel['scored_on']['images']} training images):")
+    on = sel["scored_on"]
+    views = f" x {on['views']} views" if on.get("views", 1) > 1 else ""
+    typer.echo(f"Source ranking by {sel['estimator']} (scored on {on['images']} labelled images{views}):")
     for i, e in enumerate(sel["ranking"], 1):
         mark = "  <- selected" if e["candidate"] == sel["selected"] else ""
         typer.echo(f"  {i}. {e['candidate']:<36} {e[sel['estimator']]:+.4f}{mark}")

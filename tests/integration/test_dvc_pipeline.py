@@ -54,8 +54,7 @@ def test_repro_lineage_and_staleness(built):
 
     # Outputs and their contracts.
     sel = json.loads((p / "reports/selection.json").read_text())
-    assert {e["candidate"] for e in sel["ranking"]} == {"zoo:test_resnet.digits", "zoo:test_convnext.digits",
-                                                        "zoo:test_resnet.random_labels"}
+    assert {e["candidate"] for e in sel["ranking"]} == {f"zoo:{c['id']}" for c in TINY["zoo"]["candidates"]}
     assert sel["selected"] == sel["ranking"][0]["candidate"] and "logme" in sel["ranking"][0]
     meta = json.loads((p / "models/finetuned/model.json").read_text())
     for key in ("architecture", "model_kwargs", "num_classes", "in_chans", "input_size", "mean", "std", "classes",
