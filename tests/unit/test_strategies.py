@@ -161,3 +161,35 @@ def test_ewc_fisher_is_non_negative_and_its_penalty_is_zero_at_the_source():
     # and the L2-SP backbone term is zero at the source too (only the head's β term remains)
     fresh = _target(src)
     assert regularizers.l2_sp(fresh, src.state_dict(), head_param_names(fresh), 1.0, 0.0)(fresh).item() == 0.0
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement():
+    x, y = _toy()
+    model = _target(_source())
+    # lr 0: the model never changes, so validation accuracy never improves after the first epoch
+    r = fit(model, x, y, Recipe(steps=40, batch_size=16, lr=0.0, eval_every=4, patience=2, device="cpu"), MEAN, STD,
+            x[:12], y[:12])
+    assert r.stopped_early and r.steps_done == 12 and [h["step"] for h in r.history] == [4, 8, 12]
+    r = fit(model, x, y, Recipe(steps=12, batch_size=16, lr=0.0, eval_every=4, device="cpu"), MEAN, STD,
+            x[:12], y[:12])
+    assert not r.stopped_early and r.steps_done == 12  # patience 0 = off
+
+
+def test_forgetting_uses_the_original_source_head():
+    from graftline.check.forgetting import measure, with_source_head
+
+    src = _source()
+    x, y = _toy(seed=7)
+    data = {"path": "toy", "x_eval": x, "y_eval": y % 5}
+    untouched = _target(src)  # a new 3-class head, body as the source's
+    restored = with_source_head(untouched, src)
+    assert all(torch.equal(a, b) for a, b in zip(restored.state_dict().values(), src.state_dict().values()))
+    assert measure(src, untouched, data, MEAN, STD)["forgetting"] == 0.0
+    changed = _target(src)
+    _run("full", changed, steps=10)
+    m = measure(src, changed, data, MEAN, STD)
+    assert m["source_acc_after"] == pytest.approx(m["source_acc_before"] - m["forgetting"])
+    body = with_source_head(changed, src).state_dict()
+    assert torch.equal(body["fc.weight"], src.state_dict()["fc.weight"])  # the source head, not the new one
+    assert torch.equal(body["conv1.0.weight"], changed.state_dict()["conv1.0.weight"])  # the fine-tuned body
+    assert not torch.equal(body["conv1.0.weight"], src.state_dict()["conv1.0.weight"])

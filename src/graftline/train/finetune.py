@@ -78,8 +78,9 @@ def _probe_recipe(p: FinetuneParams) -> Recipe:
 class _Curves:
     """dvclive rows, one per epoch as they come (``dvc exp show`` / ``dvc plots``); the probe phase is prefixed."""
 
-    def __init__(self, live_dir: Path):
+    def __init__(self, live_dir: Path, probe_steps: int = 0):
         self.live_dir, self.live, self.rows = live_dir, None, []
+        self.probe_steps = probe_steps  # lp_ft: the fine-tuning rows are plotted after the probe's
         if not dist.is_main():
             return
         try:
@@ -100,8 +101,6 @@ class _Curves:
         for k in ("train_loss", "val_acc", "lr"):
             if k in row:
                 self.live.log_metric(prefix + k, row[k])
-
-    probe_steps = 0
 
     def close(self, summary: dict) -> None:
         if self.live is not None:
@@ -185,8 +184,7 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_r
         recipe = replace(recipe, weight_decay=0.0)  # L2-SP replaces weight decay (see regularizers.py)
     ckpt_dir = project_root / "checkpoints" / arm
     fingerprint = _fingerprint(arm, arm_p, lr, dmeta["data_hash"], src_meta.get("weights_sha256"))
-    curves = _Curves(live_dir)
-    curves.probe_steps = p.probe_steps if strategy == "lp_ft" else 0
+    curves = _Curves(live_dir, p.probe_steps if strategy == "lp_ft" else 0)
     result, facts = run_strategy(strategy, model, Data(x, y, xv, yv, mean, std), recipe, _probe_recipe(p),
                                  penalty, ckpt_dir if p.resume else None, fingerprint,
                                  layer_decay=p.layer_decay, unfreeze_every=p.unfreeze_every, on_eval=curves,
@@ -212,7 +210,8 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_r
         return summary
     with atomic_dir(out) as tmp:
         summary["model_sha256"] = weights.save(tmp / "model", model, meta)
-    curves.close({k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    live = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    curves.close({**live, **({"forgetting": forgetting["forgetting"]} if forgetting else {})})
     write_json_atomic(live_dir.parent / f"{arm}.json", summary)
     ckpt.clear(ckpt_dir)  # the run finished: a re-run is a new run, not a resume
     return summary
