@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import BIN, TINY, deep_update, env, graftline, make_project, write_params
 
+pytestmark = pytest.mark.slow  # subprocesses and torchrun: about 2 minutes on 2 cores
+
 LONG = {"finetune": {"steps": 600, "batch_size": 16, "eval_every": 20, "warmup_steps": 5}}
 
 
