@@ -108,9 +108,18 @@ def finetune() -> None:
     from graftline.train.finetune import run_finetune
 
     params, proj = _ctx()
+    from graftline.train.distributed import is_main
+
     s = run_finetune(params.finetune, proj.prepared, proj.root, proj.finetuned, proj.metrics,
                      proj.reports / "selection.json", proj.zoo)
-    typer.echo(f"finetune: val acc {s['val_acc']:.3f} at step {s['kept_step']}/{s['steps']} (best {s['best_val_acc']:.3f} at {s['best_step']}), {s['seconds']:.1f} s")
+    if not is_main():  # under torchrun, rank 0 reports
+        return
+    f = s["forgetting"]
+    forgot = (f"; source task {f['source_acc_before']:.3f} -> {f['source_acc_after']:.3f} "
+              f"(forgetting {f['forgetting']:+.3f})") if f else ""
+    typer.echo(f"finetune [{s['strategy']}, regularizer {s['regularizer']}]: val acc {s['val_acc']:.3f} at step "
+               f"{s['kept_step']}/{s['steps']} (best {s['best_val_acc']:.3f} at {s['best_step']}), "
+               f"{s['seconds']:.1f} s{forgot}")
 
 
 @app.command()
@@ -119,8 +128,12 @@ def baseline() -> None:
     from graftline.train.finetune import run_baseline
 
     params, proj = _ctx()
+    from graftline.train.distributed import is_main
+
     s = run_baseline(params.finetune, params.check.scratch_lr, proj.prepared, proj.root, proj.baseline,
                      proj.metrics, proj.reports / "selection.json", proj.zoo)
+    if not is_main():
+        return
     typer.echo(f"baseline: val acc {s['val_acc']:.3f} at step {s['kept_step']}/{s['steps']} (best {s['best_val_acc']:.3f} at {s['best_step']}), {s['seconds']:.1f} s")
 
 

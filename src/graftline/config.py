@@ -141,6 +141,21 @@ class FinetuneParams(Section):
     augment: bool = True
     zero_init_head: bool = Field(True, description="start the classifier at zero in both arms (BiT)")
     keep_best: bool = Field(False, description="end on the best validation checkpoint (noisy with few val images)")
+    patience: int = Field(0, ge=0, description="early stopping: epochs (eval_every steps each) without a better "
+                                               "val accuracy before stopping; 0 = off")
+    strategy: Literal["linear_probe", "full", "lp_ft", "discriminative", "progressive"] = "full"
+    regularizer: Literal["none", "l2_sp", "ewc"] = "none"
+    probe_steps: int = Field(200, ge=1, description="head-only steps on cached features (linear_probe, lp_ft)")
+    probe_lr: float = Field(0.01, gt=0.0, le=10.0, description="learning rate of the linear probe")
+    layer_decay: float = Field(0.7, gt=0.0, le=1.0, description="discriminative: lr ratio between adjacent groups")
+    unfreeze_every: int = Field(1, ge=1, description="progressive: epochs between unfreezing two layer groups")
+    l2_sp_alpha: float = Field(0.1, ge=0.0, description="L2-SP pull of the backbone towards the source weights")
+    l2_sp_beta: float = Field(0.01, ge=0.0, description="L2-SP weight decay of the new head")
+    ewc_lambda: float = Field(0.1, ge=0.0, description="EWC strength (Fisher scaled to mean 1)")
+    ewc_samples: int = Field(200, ge=1, description="source images the EWC Fisher is averaged over")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto = cuda when available")
+    amp: bool = Field(True, description="bfloat16 autocast on CUDA (ignored on CPU)")
+    resume: bool = Field(True, description="continue from checkpoints/<arm>/ after a crash")
 
 
 class CheckParams(Section):

@@ -1,27 +1,38 @@
 """The finetune and baseline stages: the two arms of the transfer-vs-scratch comparison.
 
-``finetune``: the selected candidate's pretrained weights with a new head, every parameter trained (full
-fine-tuning; further strategies plug in here). ``baseline``: the same architecture from random initialisation, the
+``finetune``: the selected candidate's pretrained weights with a new head, trained with ``finetune.strategy``
+(train/strategies.py) and ``finetune.regularizer`` (train/regularizers.py); forgetting of the source task is
+measured (check/forgetting.py). ``baseline``: the same architecture from random initialisation, the
 same data, steps, batch and recipe — only the learning rate is its own (``check.scratch_lr``), because a scratch
 model tuned with a fine-tuning rate is an under-trained straw man.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from graftline.check import forgetting as forgetting_
+from graftline.check.forgetting import source_eval_set
 from graftline.config import FinetuneParams, section_hash
 from graftline.data.images import load_rows
 from graftline.data.manifest import read_manifest
+from graftline.errors import ModelError
 from graftline.models import weights
 from graftline.project import atomic_dir, write_json_atomic
 from graftline.models.candidates import Candidate, load as load_candidate
-from graftline.train.loop import FitResult, Recipe, fit
+from graftline.train import checkpoint as ckpt
+from graftline.train import distributed as dist
+from graftline.train import regularizers
+from graftline.train.loop import Recipe
+from graftline.train.strategies import Data, head_param_names, run_strategy
 
 
 def load_split(prepared: Path, project_root: Path, split: str, in_chans: int, size) -> tuple[torch.Tensor, torch.Tensor, list[str], dict]:
@@ -56,27 +67,49 @@ def init_model(pretrained: torch.nn.Module | None, src_meta: dict, num_classes: 
 def _recipe(p: FinetuneParams, lr: float) -> Recipe:
     return Recipe(steps=p.steps, batch_size=p.batch_size, lr=lr, weight_decay=p.weight_decay,
                   warmup_steps=p.warmup_steps, eval_every=p.eval_every, augment=p.augment, seed=p.seed,
-                  keep_best=p.keep_best)
+                  keep_best=p.keep_best, patience=p.patience, device=p.device, amp=p.amp)
 
 
-def _log_curves(live_dir: Path, result: FitResult, summary: dict) -> None:
-    """dvclive metrics and per-step curves (``dvc metrics show`` / ``dvc plots``), plus an offline PNG."""
-    from dvclive import Live
+def _probe_recipe(p: FinetuneParams) -> Recipe:
+    """The linear probe's head-only phase: cached features, no augmentation, its own steps and rate."""
+    return replace(_recipe(p, p.probe_lr), steps=p.probe_steps, warmup_steps=0, augment=False)
 
-    try:
-        with Live(dir=str(live_dir), report=None, save_dvc_exp=False, dvcyaml=None) as live:
-            for row in result.history:
-                live.step = row["step"]
-                for k in ("train_loss", "val_acc", "lr"):
-                    if k in row:
-                        live.log_metric(k, row[k])
+
+class _Curves:
+    """dvclive rows, one per epoch as they come (``dvc exp show`` / ``dvc plots``); the probe phase is prefixed."""
+
+    def __init__(self, live_dir: Path, probe_steps: int = 0):
+        self.live_dir, self.live, self.rows = live_dir, None, []
+        self.probe_steps = probe_steps  # lp_ft: the fine-tuning rows are plotted after the probe's
+        if not dist.is_main():
+            return
+        try:
+            from dvclive import Live
+
+            self.live = Live(dir=str(live_dir), report=None, save_dvc_exp=False, dvcyaml=None)
+        except Exception as exc:  # noqa: BLE001 - e.g. dvclive in a git repo with no commit yet (scmrepo "Empty git repo")
+            print(f"warning: dvclive could not start ({type(exc).__name__}: {exc}); the summary and "
+                  f"{live_dir / 'curves.png'} are still written", file=sys.stderr)
+
+    def __call__(self, phase: str, row: dict) -> None:
+        self.rows.append({"phase": phase, **row})
+        if self.live is None:
+            return
+        prefix = "" if phase == "train" else f"{phase}/"
+        offset = 0 if phase != "train" else self.probe_steps
+        self.live.step = row["step"] + offset
+        for k in ("train_loss", "val_acc", "lr"):
+            if k in row:
+                self.live.log_metric(prefix + k, row[k])
+
+    def close(self, summary: dict) -> None:
+        if self.live is not None:
             for k, v in summary.items():
-                live.summary[k] = v
-    except Exception as exc:  # noqa: BLE001 - e.g. dvclive in a git repo with no commit yet (scmrepo "Empty git repo")
-        print(f"warning: dvclive could not log the curves ({type(exc).__name__}: {exc}); "
-              f"the summary and {live_dir / 'curves.png'} are still written", file=sys.stderr)
-    live_dir.mkdir(parents=True, exist_ok=True)
-    _plot(live_dir / "curves.png", result.history, live_dir.name)
+                self.live.summary[k] = v
+            self.live.end()
+        if dist.is_main():
+            self.live_dir.mkdir(parents=True, exist_ok=True)
+            _plot(self.live_dir / "curves.png", self.rows, self.live_dir.name)
 
 
 def _plot(path: Path, history: list[dict], title: str) -> None:
@@ -85,6 +118,7 @@ def _plot(path: Path, history: list[dict], title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    history = [h for h in history if h.get("phase", "train") == "train"] or history
     steps = [h["step"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
     ax.plot(steps, [h["train_loss"] for h in history], label="train loss", color="tab:blue")
@@ -101,40 +135,88 @@ def _plot(path: Path, history: list[dict], title: str) -> None:
     plt.close(fig)
 
 
+def _fingerprint(arm: str, p: FinetuneParams, lr: float, data_hash: str, start_sha: str | None) -> str:
+    """What a checkpoint must match to be resumed: the arm's params, its rate, the data and the starting weights."""
+    blob = json.dumps([arm, p.model_dump(mode="json", exclude={"resume", "device", "amp"}), lr, data_hash,
+                       start_sha, dist.world_size()], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _penalty(p: FinetuneParams, model: torch.nn.Module, source: torch.nn.Module, src: dict | None,
+             mean, std, candidate: str):
+    if p.regularizer == "none":
+        return None
+    head = head_param_names(model)
+    state = source.state_dict()
+    if p.regularizer == "l2_sp":
+        return regularizers.l2_sp(model, state, head, p.l2_sp_alpha, p.l2_sp_beta)
+    if src is None:
+        raise ModelError(f"finetune.regularizer=ewc needs the source task's data to compute the Fisher, but "
+                         f"{candidate} records no source eval set on disk (source_eval in its JSON). Use "
+                         "finetune.regularizer=l2_sp (it needs only the source weights) or none.")
+    fisher = regularizers.fisher_diagonal(source, src["x"], src["y"], mean, std, p.ewc_samples, p.seed)
+    return regularizers.ewc(model, state, head, fisher, p.ewc_lambda)
+
+
 def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_root: Path, out: Path,
                live_dir: Path, selection_path: Path, zoo_dir: Path, pretrained: bool) -> dict:
+    dist.init()
     selection = json.loads(selection_path.read_text())
     source = selection["selected"]
     model, src_meta = load_candidate(Candidate.from_dict(selection["selected_spec"]), project_root)
     size = src_meta["input_size"][1:]
     x, y, classes, dmeta = load_split(prepared, project_root, "train", src_meta["in_chans"], size)
     xv, yv, _, _ = load_split(prepared, project_root, "val", src_meta["in_chans"], size)
+    mean, std = src_meta["mean"], src_meta["std"]
+    strategy = p.strategy if pretrained else "full"  # scratch has nothing to probe, protect or unfreeze
+    source_model = copy.deepcopy(model) if pretrained else None
+    src = source_eval_set(src_meta, project_root, size) if pretrained else None
     torch.manual_seed(p.seed)
     model = init_model(model if pretrained else None, src_meta, len(classes), p.zero_init_head)
-    mean, std = src_meta["mean"], src_meta["std"]
-    result = fit(model, x, y, _recipe(p, lr), mean, std, xv, yv, desc=arm)
+    arm_p = p if pretrained else p.model_copy(update={"regularizer": "none"})
+    penalty = _penalty(arm_p, model, source_model, src, mean, std, source) if pretrained else None
+    recipe = _recipe(p, lr)
+    if arm_p.regularizer == "l2_sp":
+        recipe = replace(recipe, weight_decay=0.0)  # L2-SP replaces weight decay (see regularizers.py)
+    ckpt_dir = project_root / "checkpoints" / arm
+    fingerprint = _fingerprint(arm, arm_p, lr, dmeta["data_hash"], src_meta.get("weights_sha256"))
+    curves = _Curves(live_dir, p.probe_steps if strategy == "lp_ft" else 0)
+    result, facts = run_strategy(strategy, model, Data(x, y, xv, yv, mean, std), recipe, _probe_recipe(p),
+                                 penalty, ckpt_dir if p.resume else None, fingerprint,
+                                 layer_decay=p.layer_decay, unfreeze_every=p.unfreeze_every, on_eval=curves,
+                                 desc=arm)
+    forgetting = forgetting_.measure(source_model, model, src, mean, std) if src is not None else None
     meta = {
         "architecture": src_meta["architecture"], "model_kwargs": src_meta["model_kwargs"],
         "num_classes": len(classes), "in_chans": src_meta["in_chans"], "input_size": src_meta["input_size"],
         "mean": mean, "std": std, "classes": classes, "source": source if pretrained else "scratch",
         "data_hash": dmeta["data_hash"], "params_hash": section_hash(p.model_copy(update={"lr": lr})),
         "init": "pretrained" if pretrained else "scratch", "source_weights_sha256": src_meta.get("weights_sha256"),
+        "strategy": strategy, "regularizer": arm_p.regularizer,
     }
-    with atomic_dir(out) as tmp:
-        digest = weights.save(tmp / "model", model, meta)
     val_acc = result.best_val_acc if p.keep_best else result.final_val_acc
     summary = {"val_acc": val_acc, "best_val_acc": result.best_val_acc, "best_step": result.best_step,
-               "kept_step": result.kept_step, "steps": p.steps, "lr": lr,
-               "train_images": len(y), "val_images": len(yv), "seconds": round(result.seconds, 2),
-               "init": meta["init"], "source": meta["source"], "model_sha256": digest}
-    _log_curves(live_dir, result, {k: v for k, v in summary.items() if isinstance(v, (int, float))})
+               "kept_step": result.kept_step, "steps": p.steps, "steps_done": result.steps_done,
+               "stopped_early": result.stopped_early, "lr": lr, "strategy": strategy,
+               "regularizer": arm_p.regularizer, "train_images": len(y), "val_images": len(yv),
+               "seconds": round(result.seconds, 2), "resumed_from_step": result.resumed_from,
+               "processes": dist.world_size(), "init": meta["init"], "source": meta["source"],
+               "forgetting": forgetting, **{k: v for k, v in facts.items() if k != "strategy"}}
+    if not dist.is_main():
+        return summary
+    with atomic_dir(out) as tmp:
+        summary["model_sha256"] = weights.save(tmp / "model", model, meta)
+    live = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    curves.close({**live, **({"forgetting": forgetting["forgetting"]} if forgetting else {})})
     write_json_atomic(live_dir.parent / f"{arm}.json", summary)
+    ckpt.clear(ckpt_dir)  # the run finished: a re-run is a new run, not a resume
     return summary
 
 
 def run_finetune(p: FinetuneParams, prepared: Path, project_root: Path, out: Path, metrics_dir: Path,
                  selection_path: Path, zoo_dir: Path) -> dict:
-    """Fine-tune the selected candidate (full fine-tuning) -> ``models/finetuned``; metrics in ``metrics/``."""
+    """Fine-tune the selected candidate with ``p.strategy`` -> ``models/finetuned``; metrics (forgetting too) in
+    ``metrics/``."""
     return _train_arm("finetune", p, p.lr, prepared, project_root, out, metrics_dir / "finetune", selection_path,
                       zoo_dir, pretrained=True)
 

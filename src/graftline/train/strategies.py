@@ -1,0 +1,140 @@
+"""Fine-tuning strategies (``finetune.strategy``), each a small function over the one training loop.
+
+- ``linear_probe``: the backbone is frozen (its BatchNorm statistics too); features are extracted once, in eval
+  mode, and cached; only the head trains, on the cached features — no backbone forward per step.
+- ``full``: every parameter trains.
+- ``lp_ft``: a linear probe, then full fine-tuning from that head (Kumar et al., "Fine-Tuning can Distort Pretrained
+  Features and Underperform Out-of-Distribution", ICLR 2022): a trained head distorts the features less than a
+  fresh one while the body adapts.
+- ``discriminative``: full fine-tuning with layer-wise learning-rate decay over timm's layer groups — the head at
+  ``lr``, each group below at ``layer_decay`` × the one above (Howard & Ruder, ULMFiT 2018; timm's ``layer_decay``).
+- ``progressive``: gradual unfreezing from the head down (ULMFiT): the head alone (``get_classifier()``) for
+  ``unfreeze_every`` epochs, then one more of timm's coarse layer groups every ``unfreeze_every`` epochs.
+
+Every strategy gets the same regulariser hook (``penalty``) and the same checkpoint directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from graftline.train.loop import FitResult, Recipe, fit
+
+STRATEGIES = ("linear_probe", "full", "lp_ft", "discriminative", "progressive")
+
+
+@dataclass(frozen=True)
+class Data:
+    x: torch.Tensor
+    y: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    mean: list
+    std: list
+
+
+def head_module_name(model: torch.nn.Module) -> str:
+    head = model.get_classifier()
+    return next(n for n, m in model.named_modules() if m is head)
+
+
+def head_param_names(model: torch.nn.Module) -> set[str]:
+    prefix = head_module_name(model) + "."
+    return {n for n, _ in model.named_parameters() if n.startswith(prefix)}
+
+
+def layer_groups(model: torch.nn.Module) -> list[list[str]]:
+    """timm's coarse layer groups, stem first, head parameters removed (they train from the start)."""
+    from timm.models import group_parameters
+
+    head = head_param_names(model)
+    groups = group_parameters(model, model.group_matcher(coarse=True))
+    out = [[n for n in names if n not in head] for _, names in sorted(groups.items())]
+    return [g for g in out if g]
+
+
+@torch.no_grad()  # not inference_mode: the cached features feed a head that needs autograd
+def extract_features(model: torch.nn.Module, x: torch.Tensor, mean, std, batch_size: int = 256) -> torch.Tensor:
+    """Pre-logits features (the head's input), in eval mode: BatchNorm uses and keeps its running statistics."""
+    from graftline.train.loop import _prep
+
+    was = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    out = [model.forward_head(model.forward_features(_prep(x[i: i + batch_size].to(dev), mean, std)),
+                              pre_logits=True).float().cpu() for i in range(0, len(x), batch_size)]
+    model.train(was)
+    return torch.cat(out)
+
+
+class ProgressiveUnfreeze:
+    """``on_epoch_start`` hook: at epoch e the head plus the top ``e // every`` layer groups train."""
+
+    def __init__(self, model: torch.nn.Module, every: int):
+        self.groups, self.head, self.every = layer_groups(model), head_param_names(model), max(1, every)
+        self.schedule: list[tuple[int, int]] = []  # (epoch, groups unfrozen) whenever it changes
+
+    def unfrozen(self, epoch: int) -> int:
+        return min(len(self.groups), epoch // self.every)
+
+    def __call__(self, model: torch.nn.Module, epoch: int) -> None:
+        k = self.unfrozen(epoch)
+        train = set(self.head).union(*self.groups[len(self.groups) - k:]) if k else set(self.head)
+        for n, p in model.named_parameters():
+            p.requires_grad_(n in train)
+        if not self.schedule or self.schedule[-1][1] != k:
+            self.schedule.append((epoch, k))
+
+
+Penalty = Callable[[torch.nn.Module], torch.Tensor]
+
+
+def linear_probe(model: torch.nn.Module, d: Data, recipe: Recipe, penalty: Penalty | None, ckpt: Path | None,
+                 fingerprint: str, on_eval=None, desc: str | None = None) -> FitResult:
+    """Train only ``model.get_classifier()`` on cached features; the body is untouched (weights and BN stats)."""
+    head = model.get_classifier()
+    head_ids = {id(p) for p in head.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in head_ids)
+    f, fv = extract_features(model, d.x, d.mean, d.std), extract_features(model, d.x_val, d.mean, d.std)
+    result = fit(head, f, d.y, replace(recipe, augment=False), None, None, fv, d.y_val, on_eval, desc,
+                 penalty=penalty, checkpoint=ckpt, fingerprint=fingerprint)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return result
+
+
+def run_strategy(name: str, model: torch.nn.Module, d: Data, recipe: Recipe, probe: Recipe,
+                 penalty: Penalty | None, ckpt_dir: Path | None, fingerprint: str, *, layer_decay: float = 0.7,
+                 unfreeze_every: int = 1, on_eval=None, desc: str | None = None) -> tuple[FitResult, dict]:
+    """Train ``model`` in place with strategy ``name``; return the main phase's result and strategy facts."""
+    ck = (lambda phase: ckpt_dir / f"{phase}.pt") if ckpt_dir is not None else (lambda phase: None)
+    phase_eval = (lambda phase: (lambda row: on_eval(phase, row))) if on_eval else (lambda phase: None)
+    facts: dict = {"strategy": name}
+    if name in ("linear_probe", "lp_ft"):
+        r = linear_probe(model, d, probe, penalty, ck("probe"), fingerprint, phase_eval("probe"),
+                         desc and f"{desc} probe")
+        facts["probe"] = {"steps": r.steps_done, "val_acc": r.final_val_acc, "seconds": round(r.seconds, 2)}
+        if name == "linear_probe":
+            return r, facts
+    if name == "progressive":
+        unfreeze = ProgressiveUnfreeze(model, unfreeze_every)
+        r = fit(model, d.x, d.y, recipe, d.mean, d.std, d.x_val, d.y_val, phase_eval("train"), desc,
+                penalty=penalty, on_epoch_start=unfreeze, checkpoint=ck("train"), fingerprint=fingerprint)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        facts["layer_groups"] = len(unfreeze.groups)
+        facts["unfreeze_schedule"] = [{"epoch": e, "groups_unfrozen": k} for e, k in unfreeze.schedule]
+        return r, facts
+    if name == "discriminative":
+        recipe = replace(recipe, layer_decay=layer_decay)
+        facts["layer_decay"] = layer_decay
+    elif name not in ("full", "lp_ft"):
+        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}")
+    r = fit(model, d.x, d.y, recipe, d.mean, d.std, d.x_val, d.y_val, phase_eval("train"), desc,
+            penalty=penalty, checkpoint=ck("train"), fingerprint=fingerprint)
+    return r, facts

@@ -1,0 +1,98 @@
+"""The finetune stage survives `kill -9` (bit-identical resume) and runs under torchrun (2 CPU processes, gloo)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, TINY, deep_update, env, graftline, make_project, write_params
+
+pytestmark = pytest.mark.slow  # subprocesses and torchrun: about 2 minutes on 2 cores
+
+LONG = {"finetune": {"steps": 600, "batch_size": 16, "eval_every": 20, "warmup_steps": 5}}
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory) -> Path:
+    """A tiny project with every stage before finetune done (real data, real tiny zoo)."""
+    p = make_project(tmp_path_factory.mktemp("resume") / "proj", TINY, dvc_init=False)
+    for stage in ("demo", "prepare", "validate", "zoo", "select"):
+        graftline(stage, cwd=p, check=True)
+    return p
+
+
+def _env1() -> dict:
+    e = env()
+    e.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # same threads in every run: bit-identical CPU results
+    return e
+
+
+def test_kill_minus_9_then_rerun_ends_bit_identical(upstream: Path):
+    write_params(upstream, deep_update(TINY, LONG))
+    weights = upstream / "models/finetuned/model.safetensors"
+    ckpt = upstream / "checkpoints/finetune/train.pt"
+
+    subprocess.run([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), check=True,
+                   capture_output=True)
+    reference = weights.read_bytes()
+    assert not ckpt.exists()  # a finished run clears its checkpoint
+    shutil.rmtree(upstream / "models/finetuned")
+
+    proc = subprocess.Popen([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert ckpt.exists() and not weights.exists()
+
+    r = subprocess.run([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads((upstream / "metrics/finetune.json").read_text())
+    assert 0 < summary["resumed_from_step"] < 600, summary
+    assert "resuming from" in r.stderr
+    assert weights.read_bytes() == reference  # bit for bit
+    assert [row["step"] for row in _curve(upstream)] == list(range(20, 601, 20))  # the whole curve, once
+
+
+def _curve(p: Path) -> list[dict]:
+    import csv
+
+    with open(p / "metrics/finetune/plots/metrics/train_loss.tsv") as f:
+        return [{"step": int(r["step"])} for r in csv.DictReader(f, delimiter="\t")]
+
+
+def test_a_checkpoint_from_other_params_is_not_resumed(upstream: Path):
+    write_params(upstream, deep_update(TINY, LONG))
+    ckpt = upstream / "checkpoints/finetune/train.pt"
+    proc = subprocess.Popen([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not ckpt.exists() and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    write_params(upstream, deep_update(TINY, deep_update(LONG, {"finetune": {"steps": 40}})))
+    r = graftline("finetune", cwd=upstream)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "another configuration" in r.stderr
+    assert json.loads((upstream / "metrics/finetune.json").read_text())["resumed_from_step"] == 0
+
+
+def test_ddp_two_cpu_processes(upstream: Path):
+    write_params(upstream, deep_update(TINY, {"finetune": {"strategy": "lp_ft", "probe_steps": 4}}))
+    r = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "--no-python",
+                        str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    summary = json.loads((upstream / "metrics/finetune.json").read_text())
+    assert summary["processes"] == 2 and summary["steps_done"] == TINY["finetune"]["steps"]
+    assert summary["strategy"] == "lp_ft" and summary["probe"]["steps"] == 4
+    assert r.stdout.count("finetune [lp_ft") == 1  # rank 0 reports, once
+    assert (upstream / "models/finetuned/model.safetensors").is_file()

@@ -1,0 +1,195 @@
+"""Each fine-tuning strategy trains exactly what it claims; the regularisers pull towards the source."""
+
+import copy
+
+import pytest
+import torch
+
+from graftline.models import weights
+from graftline.train import regularizers
+from graftline.train.loop import Recipe, fit, make_optimizer
+from graftline.train.strategies import (Data, ProgressiveUnfreeze, extract_features, head_param_names, layer_groups,
+                                        run_strategy)
+
+MEAN, STD = [0.5], [0.25]
+
+
+def _toy(n=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = torch.rand(n, 1, 32, 32, generator=g) * 0.2
+    for c in range(3):  # a bright bar whose position is the class
+        x[y == c, :, :, c * 10: c * 10 + 6] += 0.8
+    return x, y
+
+
+def _source(arch="test_resnet"):
+    torch.manual_seed(0)
+    src = weights.create(arch, 5, 1)
+    # a "pretrained" source: non-trivial BatchNorm statistics, as after real training
+    fit(src, *_toy(seed=3), Recipe(steps=3, batch_size=16, lr=1e-3, eval_every=3, device="cpu"), MEAN, STD)
+    return src
+
+
+def _target(src):
+    m = copy.deepcopy(src)
+    m.reset_classifier(3)
+    return m
+
+
+def _run(name, model, steps=6, penalty=None, **kw):
+    x, y = _toy()
+    r = Recipe(steps=steps, batch_size=16, lr=3e-3, eval_every=2, device="cpu")
+    probe = Recipe(steps=steps, batch_size=16, lr=1e-2, eval_every=2, augment=False, device="cpu")
+    return run_strategy(name, model, Data(x, y, x[:12], y[:12], MEAN, STD), r, probe, penalty, None, "", **kw)
+
+
+def _body_state(model):
+    head = {k for k in model.state_dict() if k.startswith("fc.")}
+    return {k: v.clone() for k, v in model.state_dict().items() if k not in head}
+
+
+def test_linear_probe_changes_only_the_head_and_keeps_batchnorm_statistics():
+    model = _target(_source())
+    before = _body_state(model)
+    head_before = model.get_classifier().weight.clone()
+    _run("linear_probe", model)
+    after = _body_state(model)
+    assert any("running_mean" in k for k in before)
+    for k in before:  # weights AND BatchNorm running statistics, bit for bit
+        assert torch.equal(before[k], after[k]), k
+    assert not torch.equal(head_before, model.get_classifier().weight)
+
+
+def test_linear_probe_features_are_the_head_input():
+    model = _target(_source()).eval()
+    x, _ = _toy(8)
+    f = extract_features(model, x, MEAN, STD)
+    from graftline.data.images import normalize
+
+    with torch.no_grad():
+        assert torch.allclose(model.get_classifier()(f), model(normalize(x, MEAN, STD)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["full", "lp_ft", "discriminative"])
+def test_full_strategies_train_the_body(name):
+    model = _target(_source())
+    before = _body_state(model)
+    _run(name, model)
+    assert any(not torch.equal(v, model.state_dict()[k]) for k, v in before.items() if "weight" in k)
+
+
+def test_discriminative_lrs_follow_the_layer_decay():
+    model = _target(_source("test_vit"))  # a ViT: blocks are timm's fine-grained layer groups
+    decay = 0.5
+    opt = make_optimizer(model, Recipe(steps=10, batch_size=8, lr=1e-2, layer_decay=decay))
+    scales = sorted({round(g["lr"] / 1e-2, 12) for g in opt.param_groups})
+    depth = len(scales) - 1
+    assert depth >= 3
+    assert scales == sorted(round(decay ** k, 12) for k in range(depth + 1))  # 1, d, d², ... stem gets d^depth
+    head = head_param_names(model)
+    named = {id(p): n for n, p in model.named_parameters()}
+    head_lrs = {g["lr"] for g in opt.param_groups for p in g["params"] if named[id(p)] in head}
+    assert head_lrs == {1e-2}
+    # the torch scheduler keeps the ratios: after warmup/cosine steps every group is still scale × lr(t)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.3)
+    opt.step()
+    sched.step()
+    assert sorted({round(g["lr"] / (1e-2 * 0.3), 12) for g in opt.param_groups}) == scales
+
+
+def test_progressive_unfreezes_one_group_per_epochs_from_the_head_down():
+    model = _target(_source())
+    groups = layer_groups(model)
+    every = 2
+    hook = ProgressiveUnfreeze(model, every)
+    trained = {}
+    for epoch in range(0, 2 * len(groups) + 3):
+        hook(model, epoch)
+        trained[epoch] = {n for n, p in model.named_parameters() if p.requires_grad}
+    head = head_param_names(model)
+    assert trained[0] == trained[1] == head  # the head alone first
+    assert trained[2] == head | set(groups[-1])  # then the top group
+    assert trained[4] == head | set(groups[-1]) | set(groups[-2])
+    assert trained[2 * len(groups)] == {n for n, _ in model.named_parameters()}  # all, eventually
+    # in training: with eval_every=2 steps per epoch and every=2, step 1-4 touch only the head
+    model = _target(_source())
+    before = _body_state(model)
+    x, y = _toy()
+    seen = []
+
+    def spy(m, e):
+        hook2(m, e)
+        seen.append((e, {k for k, v in _body_state(m).items() if not torch.equal(v, before[k])}))
+
+    hook2 = ProgressiveUnfreeze(model, every)
+    fit(model, x, y, Recipe(steps=6, batch_size=16, lr=3e-3, eval_every=2, device="cpu"), MEAN, STD,
+        on_epoch_start=spy)
+    assert [e for e, _ in seen] == [0, 1, 2]
+    assert seen[1][1] == set() and seen[2][1] == set()  # after epochs 0-1 the body is untouched, BN stats too
+    changed = {k for k, v in _body_state(model).items() if not torch.equal(v, before[k])}
+    top = {n.rsplit(".", 1)[0] for n in groups[-1]}
+    assert changed and all(k.rsplit(".", 1)[0] in top for k in changed)  # epoch 2 trained the top group only
+
+
+def test_l2_sp_ends_closer_to_the_source_than_no_regulariser():
+    src = _source()
+
+    def dist(m):
+        s = src.state_dict()
+        return sum(((p - s[n]) ** 2).sum().item() for n, p in m.named_parameters() if not n.startswith("fc."))
+
+    free, reg = _target(src), _target(src)
+    _run("full", free, steps=10)
+    pen = regularizers.l2_sp(reg, src.state_dict(), head_param_names(reg), alpha=1.0, beta=0.01)
+    _run("full", reg, steps=10, penalty=pen)
+    assert dist(reg) < dist(free)
+
+
+def test_ewc_fisher_is_non_negative_and_its_penalty_is_zero_at_the_source():
+    src = _source()
+    x, y = _toy(seed=5)
+    fisher = regularizers.fisher_diagonal(src, x, y, MEAN, STD, samples=12)
+    values = torch.cat([f.flatten() for f in fisher.values()])
+    assert (values >= 0).all() and values.sum() > 0
+    model = _target(src)
+    pen = regularizers.ewc(model, src.state_dict(), head_param_names(model), fisher, lam=1.0)
+    assert pen(model).item() == 0.0
+    with torch.no_grad():
+        next(p for n, p in model.named_parameters() if n.startswith("conv1")).add_(0.1)
+    assert pen(model).item() > 0.0
+    # and the L2-SP backbone term is zero at the source too (only the head's β term remains)
+    fresh = _target(src)
+    assert regularizers.l2_sp(fresh, src.state_dict(), head_param_names(fresh), 1.0, 0.0)(fresh).item() == 0.0
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement():
+    x, y = _toy()
+    model = _target(_source())
+    # lr 0: the model never changes, so validation accuracy never improves after the first epoch
+    r = fit(model, x, y, Recipe(steps=40, batch_size=16, lr=0.0, eval_every=4, patience=2, device="cpu"), MEAN, STD,
+            x[:12], y[:12])
+    assert r.stopped_early and r.steps_done == 12 and [h["step"] for h in r.history] == [4, 8, 12]
+    r = fit(model, x, y, Recipe(steps=12, batch_size=16, lr=0.0, eval_every=4, device="cpu"), MEAN, STD,
+            x[:12], y[:12])
+    assert not r.stopped_early and r.steps_done == 12  # patience 0 = off
+
+
+def test_forgetting_uses_the_original_source_head():
+    from graftline.check.forgetting import measure, with_source_head
+
+    src = _source()
+    x, y = _toy(seed=7)
+    data = {"path": "toy", "x_eval": x, "y_eval": y % 5}
+    untouched = _target(src)  # a new 3-class head, body as the source's
+    restored = with_source_head(untouched, src)
+    assert all(torch.equal(a, b) for a, b in zip(restored.state_dict().values(), src.state_dict().values()))
+    assert measure(src, untouched, data, MEAN, STD)["forgetting"] == 0.0
+    changed = _target(src)
+    _run("full", changed, steps=10)
+    m = measure(src, changed, data, MEAN, STD)
+    assert m["source_acc_after"] == pytest.approx(m["source_acc_before"] - m["forgetting"])
+    body = with_source_head(changed, src).state_dict()
+    assert torch.equal(body["fc.weight"], src.state_dict()["fc.weight"])  # the source head, not the new one
+    assert torch.equal(body["conv1.0.weight"], changed.state_dict()["conv1.0.weight"])  # the fine-tuned body
+    assert not torch.equal(body["conv1.0.weight"], src.state_dict()["conv1.0.weight"])
