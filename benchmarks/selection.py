@@ -31,8 +31,9 @@ from graftline.data.manifest import read_manifest
 from graftline.models.candidates import Candidate, load, resolve
 from graftline.select.features import Target, candidate_features
 from graftline.select.rank import add_ensemble, score_features
-from graftline.train.finetune import _recipe, init_model, load_split
-from graftline.train.loop import accuracy, fit
+from graftline.train.finetune import _probe_recipe, _recipe, init_model, load_split
+from graftline.train.loop import accuracy
+from graftline.train.strategies import Data, run_strategy
 
 ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
 VARIANTS = {"train": (("train",), 1), "train+val": (("train", "val"), 1), "train+val x8 views": (("train", "val"), 8)}
@@ -41,11 +42,14 @@ VARIANTS = {"train": (("train",), 1), "train+val": (("train", "val"), 1), "train
 def truth(cands, root: Path, params, seeds: int) -> dict:
     """Mean test accuracy of each candidate fine-tuned with the finetune stage's recipe, over seeds."""
     p = params.finetune
+    if p.regularizer != "none":
+        sys.exit("the benchmark fine-tunes with finetune.strategy and no regularizer; set finetune.regularizer: none")
     out = {}
     for c in cands:
         _, meta = load(c, root)
         size = meta["input_size"][1:]
         x, y, classes, _ = load_split(root / "data/prepared", root, "train", meta["in_chans"], size)
+        xv, yv, _, _ = load_split(root / "data/prepared", root, "val", meta["in_chans"], size)
         xt, yt, _, _ = load_split(root / "data/prepared", root, "test", meta["in_chans"], size)
         accs, secs = [], []
         for seed in range(seeds):
@@ -53,7 +57,9 @@ def truth(cands, root: Path, params, seeds: int) -> dict:
             model, _ = load(c, root)
             torch.manual_seed(seed)
             model = init_model(model, meta, len(classes), p.zero_init_head)
-            fit(model, x, y, _recipe(p.model_copy(update={"seed": seed}), p.lr), meta["mean"], meta["std"])
+            ps = p.model_copy(update={"seed": seed})
+            run_strategy(p.strategy, model, Data(x, y, xv, yv, meta["mean"], meta["std"]), _recipe(ps, p.lr),
+                         _probe_recipe(ps), None, None, "", layer_decay=p.layer_decay, unfreeze_every=p.unfreeze_every)
             secs.append(time.perf_counter() - t0)
             accs.append(accuracy(model, xt, yt, meta["mean"], meta["std"]))
         out[c.name] = {"accs": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)),
