@@ -79,7 +79,7 @@ def write_csv(path: Path, rows, header=("path", "label")):
     ([["cat/missing.png", "cat"]], ("path", "label"), "does not exist"),
     ([["cat/0.png", ""]], ("path", "label"), "empty label"),
     ([["cat/0.png"]], ("path",), "missing label"),
-    ([["cat/0.png", "cat", "x"]], ("path", "label", "lable"), "unknown lable"),
+    ([["cat/0.png", "cat", "x"]], ("path", "label", "lable"), "unknown 'lable' (did you mean 'label'?)"),
     ([["cat/0.png", "cat", "holdout"]], ("path", "label", "split"), "is not one of train, val, test"),
 ])
 def test_csv_rejections_name_the_line(tmp_path: Path, rows, header, fragment):
@@ -103,7 +103,7 @@ def test_symlink_escaping_root_rejected(tmp_path: Path):
     outside = tmp_path / "secret.png"
     Image.new("L", (8, 8)).save(outside)
     (tmp_path / "imgs" / "cat" / "link.png").symlink_to(outside)
-    with pytest.raises(DataError, match="escapes the data root"):
+    with pytest.raises(DataError, match="symlink that points outside the data root"):
         scan_folder(tmp_path / "imgs")
 
 

@@ -20,7 +20,7 @@ def test_clean_folder_passes(tmp_path: Path):
     report = json.loads((tmp_path / "reports/validation.json").read_text())
     assert report["passed"] and all(rule["passed"] for rule in report["rules"])
     assert {rule["rule"] for rule in report["rules"]} >= {"decodable", "label_in_classes", "width_in_bounds",
-                                                         "no_image_in_two_splits", "min_images_per_class"}
+                                                         "no_exact_duplicate_across_splits", "min_images_per_class"}
 
 
 def test_corrupt_image_fails_validate_naming_the_file(tmp_path: Path):
@@ -50,7 +50,7 @@ def test_same_image_in_two_splits_is_leakage(tmp_path: Path):
     graftline("prepare", cwd=tmp_path, check=True)
     r = graftline("validate", cwd=tmp_path)
     assert r.returncode == 1
-    assert "no_image_in_two_splits" in r.stderr and "cat/copy.png" in r.stderr and "cat/0.png" in r.stderr
+    assert "no_exact_duplicate_across_splits" in r.stderr and "cat/copy.png" in r.stderr and "cat/0.png" in r.stderr
 
 
 def test_too_few_images_in_a_split_and_size_bounds(tmp_path: Path):
