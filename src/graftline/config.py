@@ -72,6 +72,7 @@ class RuleSeverities(Section):
     allowed_modes: Severity = "error"
     unique_paths: Severity = "error"
     no_exact_duplicate_across_splits: Severity = "error"
+    one_label_per_image: Severity = "error"
     no_near_duplicate_across_splits: Severity = "error"
     no_duplicate_within_split: Severity = "warn"
     row_count_in_bounds: Severity = "error"

@@ -192,6 +192,11 @@ def c_leak_train_test(r):
                                                                "no_exact_duplicate_across_splits"]
 
 
+def c_same_image_two_labels(r):
+    shutil.copy(r / "cat/3.png", r / "dog/also_a_dog.png")
+    return {}, ["dog/also_a_dog.png", "cat/3.png", "one_label_per_image"]
+
+
 def c_near_duplicate(r):
     with Image.open(r / "dog/0.png") as im:
         im.convert("RGB").resize((48, 48), Image.BICUBIC).save(r / "dog/resized.jpg", quality=85)

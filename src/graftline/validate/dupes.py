@@ -46,6 +46,7 @@ def duplicate_columns(df: pd.DataFrame, max_distance: int) -> pd.DataFrame:
 
     * ``splits_with_same_image``: distinct splits holding the same bytes (1 is the only acceptable answer);
     * ``copies_in_same_split``: images with the same bytes in this image's split (1 = no duplicate);
+    * ``labels_with_same_image``: distinct labels on the same bytes (1 = consistent);
     * ``near_duplicate_in_other_split``: the path of a look-alike (distance <= t, different bytes) in another
       split, or "" — with the distance in ``near_duplicate_distance``.
     """
@@ -53,7 +54,9 @@ def duplicate_columns(df: pd.DataFrame, max_distance: int) -> pd.DataFrame:
     if len(df):
         df["splits_with_same_image"] = df.groupby("sha256")["split"].transform("nunique").astype(int)
         df["copies_in_same_split"] = df.groupby(["sha256", "split"])["path"].transform("size").astype(int)
+        df["labels_with_same_image"] = df.groupby("sha256")["label"].transform("nunique").astype(int)
     else:
+        df["labels_with_same_image"] = pd.Series(dtype=int)
         df["splits_with_same_image"] = pd.Series(dtype=int)
         df["copies_in_same_split"] = pd.Series(dtype=int)
     partner = [""] * len(df)

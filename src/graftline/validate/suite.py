@@ -77,6 +77,9 @@ def rules(p: ValidateParams, classes: list[str], tables: dict[str, pd.DataFrame]
              E.ExpectColumnValuesToBeBetween(column="splits_with_same_image", min_value=1, max_value=1),
              "the same image (same sha256) in two splits leaks test data into training; keep one copy, or put the "
              "copies in one split"),
+        Rule("one_label_per_image", "images",
+             E.ExpectColumnValuesToBeBetween(column="labels_with_same_image", min_value=1, max_value=1),
+             "the same image (same sha256) carries two labels; one of them is wrong: keep the copy in the right class"),
         Rule("no_near_duplicate_across_splits", "images",
              E.ExpectColumnValuesToBeNull(column="near_duplicate_in_other_split"),
              f"a resized or re-encoded copy (perceptual-hash distance <= validate.near_duplicate_distance = "
@@ -124,6 +127,8 @@ def _offenders(table: pd.DataFrame, name: str, unexpected_index: list) -> list[s
             "no_near_duplicate_across_splits": lambda: f"{row['split']}; looks like "
                                                        f"{row['near_duplicate_in_other_split']}, distance "
                                                        f"{row['near_duplicate_distance']}",
+            "one_label_per_image": lambda: f"label {row['label']!r}; sha256 {row['sha256'][:12]} is also "
+                                           "labelled otherwise",
             "no_duplicate_within_split": lambda: f"{row['copies_in_same_split']} copies in {row['split']}",
         }[name]()
         out.append(f"{row['path']} ({detail})")
