@@ -142,19 +142,21 @@ def compute_facts(root: Path, paths: list[str], *, max_pixels: int, color_mode: 
     for p in tqdm(paths, desc="facts: hashing", disable=not progress or len(paths) < 2000, mininterval=2.0):
         hashes.append(sha256_file(root / p))
     with closing(FactsCache(cache_path)) as cache:
-        known = cache.get_many(sorted({h for h, _ in hashes}), policy)
+        # Facts are kept as tuples (not dicts) and images are never kept: memory is a small row per image.
+        known = {h: tuple(f[k] for k in FACT_FIELDS)
+                 for h, f in cache.get_many(sorted({h for h, _ in hashes}), policy).items()}
         todo: dict[str, str] = {}
         for p, (h, _) in zip(paths, hashes):
             if h not in known and h not in todo:
                 todo[h] = str(root / p)
         batch: list[tuple[str, dict]] = []
         for sha, fact in _decode_all([(h, p, max_pixels, color_mode) for h, p in todo.items()], workers, progress):
-            known[sha] = fact
+            known[sha] = tuple(fact[k] for k in FACT_FIELDS)
             batch.append((sha, fact))
             if len(batch) >= 1000:  # stream into the cache: an interrupted run keeps what it decoded
                 cache.put_many(batch, policy)
                 batch = []
         cache.put_many(batch, policy)
-    records = [{"path": p, "bytes": n, "sha256": h, **known[h]} for p, (h, n) in zip(paths, hashes)]
-    df = pd.DataFrame.from_records(records, columns=["path", "bytes", "sha256", *FACT_FIELDS])
+    df = pd.DataFrame.from_records([(p, n, h, *known[h]) for p, (h, n) in zip(paths, hashes)],
+                                   columns=["path", "bytes", "sha256", *FACT_FIELDS])
     return df, {"images": len(paths), "decoded": len(todo), "cached": len(set(h for h, _ in hashes)) - len(todo)}
