@@ -99,6 +99,8 @@ class ValidateParams(Section):
     reference_profile: str | None = Field(None, description="a committed data profile to measure drift against")
     max_psi: float = Field(0.25, gt=0.0, description="population stability index above which a feature drifted")
     severity: RuleSeverities = RuleSeverities()
+    data_docs: bool = Field(False, description="also build GX Data Docs into reports/gx_data_docs (needs internet "
+                                               "to render styled)")
     show_failures: int = Field(10, ge=1, le=1000, description="offending files listed per failed rule")
 
 

@@ -129,3 +129,13 @@ def test_offline_html_report_embeds_thumbnails(tmp_path: Path, capsys):
     assert "cat/tiny.png" in page and "dog/broken.png" in page and "cannot decode" in page
     assert page.count("data:image/png;base64,") >= 2  # tiny.png under both width and height rules
     assert "http://" not in page and "https://" not in page and "<script" not in page  # offline, self-contained
+
+
+def test_gx_data_docs_on_request(tmp_path: Path, capsys):
+    make_images(tmp_path / "images")
+    write_params(tmp_path, deep_update(BASE, {"validate": {"data_docs": True}}))
+    assert run(tmp_path, "prepare", capsys=capsys)[0] == 0
+    assert run(tmp_path, "validate", capsys=capsys)[0] == 0
+    index = tmp_path / "reports/gx_data_docs/index.html"
+    assert index.is_file() and "graftline_images" in "".join(
+        p.read_text(errors="ignore") for p in (tmp_path / "reports/gx_data_docs").rglob("*.html"))

@@ -135,8 +135,9 @@ def _offenders(table: pd.DataFrame, name: str, unexpected_index: list) -> list[s
     return out
 
 
-def run_suite(tables: dict[str, pd.DataFrame], suite_rules: list[Rule], severity: dict[str, str]) -> list[dict]:
-    """Run every rule through GX; return one result dict per rule."""
+def run_suite(tables: dict[str, pd.DataFrame], suite_rules: list[Rule], severity: dict[str, str],
+              docs_dir: Path | None = None) -> list[dict]:
+    """Run every rule through GX; return one result dict per rule. ``docs_dir``: also build GX Data Docs there."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -182,6 +183,10 @@ def run_suite(tables: dict[str, pd.DataFrame], suite_rules: list[Rule], severity
                 "offending_paths": [str(df.at[i, "path"]) for i in idx[:REPORT_FILES]] if "path" in df else [],
                 "explain": r.explain,
             })
+    if docs_dir is not None:  # the ephemeral context keeps its docs site in a temporary folder: copy it out
+        site = Path(context.build_data_docs()["local_site"].removeprefix("file://")).parent
+        with atomic_dir(docs_dir) as tmp:
+            shutil.copytree(site, tmp, dirs_exist_ok=True)
     return results
 
 
@@ -238,7 +243,8 @@ def run_validate(p: ValidateParams, staged: Path, project_root: Path, report_pat
     tables = build_tables(facts, classes, p, reference)
     t_gx = time.perf_counter()
     severity = p.severity.model_dump()
-    results = run_suite(tables, rules(p, classes, tables), severity)
+    docs = report_path.parent / "gx_data_docs" if p.data_docs else None
+    results = run_suite(tables, rules(p, classes, tables), severity, docs)
     gx_seconds = time.perf_counter() - t_gx
     failed = [r for r in results if not r["passed"] and r["severity"] == "error"]
     warned = [r for r in results if not r["passed"] and r["severity"] == "warn"]
