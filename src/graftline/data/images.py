@@ -36,17 +36,23 @@ class TooManyPixels(ValueError):
     """The header claims more pixels than data.max_pixels allows (decompression-bomb guard)."""
 
 
+# Without an explicit bound (predicting on a user's file), PIL's own limit: twice its warning threshold.
+DEFAULT_MAX_PIXELS = 2 * 89_478_485
+
+
 def open_image(src: Path | bytes, max_pixels: int | None = None) -> "PILImage.Image":
     """Open ``src`` (a path or the file's bytes) and refuse it before decoding if it has too many pixels."""
     from PIL import Image
 
     # PIL's own guard warns at MAX_IMAGE_PIXELS and raises at twice that; ours is one explicit bound instead.
     Image.MAX_IMAGE_PIXELS = None
+    bound = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
-    if max_pixels is not None and im.width * im.height > max_pixels:
+    if im.width * im.height > bound:
         w, h = im.width, im.height
         im.close()
-        raise TooManyPixels(f"{w}x{h} = {w * h:,} pixels exceeds data.max_pixels = {max_pixels:,}")
+        what = "data.max_pixels" if max_pixels is not None else "the default bound"
+        raise TooManyPixels(f"{w}x{h} = {w * h:,} pixels exceeds {what} = {bound:,}")
     return im
 
 
