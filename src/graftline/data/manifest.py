@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,34 +212,23 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
                   together: list[tuple[int, int]] | None = None) -> list[Row]:
     """Stratified train/val/test split that keeps identical images (same sha256) in the same split.
 
-    ``together``: more pairs of row indices to keep in one split (near-duplicates by perceptual hash), so that the
-    split the pipeline makes never leaks a resized copy across splits. Rows that already carry a split (from a
-    CSV) keep it. ``train_per_class``/``val_per_class`` then keep only the first N images per class of those
-    splits (the few-label regime); the others are left out of the manifest.
+    ``together``: more pairs of row indices to keep in one split (near-duplicates by perceptual hash). A look-alike
+    group that the split scattered is moved whole into the split holding most of its members (ties: the later of
+    train, val, test), so that the split the pipeline makes never leaks a resized copy across splits; everything
+    else keeps the split it would have had without them. Rows that already carry a split (from a CSV) keep it.
+    ``train_per_class``/``val_per_class`` then keep only the first N images per class of those splits (the
+    few-label regime); the others are left out of the manifest.
     """
     rng = np.random.default_rng(seed)
-    parent = list(range(len(rows)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first_of: dict[str, int] = {}
-    links = [(first_of.setdefault(r.sha256, i), i) for i, r in enumerate(rows) if r.sha256]
-    for a, b in [*links, *(together or [])]:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[int, list[Row]] = {}
-    for i, r in enumerate(rows):
-        groups.setdefault(find(i), []).append(r)
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(r.sha256, []).append(r)
     # Identical bytes go together; a group takes the split any member was given.
     for members in groups.values():
         given = next((m.split for m in members if m.split), "")
         for m in members:
             m.split = m.split or given
+    given_split = [bool(r.split) for r in rows]  # fixed: given in the CSV, or a copy of a row that was
     by_class: dict[str, list[list[Row]]] = {}
     for members in groups.values():
         if not members[0].split:
@@ -255,6 +245,8 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
             split = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
             for m in class_groups[gi]:
                 m.split = split
+    if together:
+        _merge_look_alikes(rows, together, given_split)
     caps = {"train": train_per_class, "val": val_per_class}
     counts: dict[tuple[str, str], int] = {}
     order = rng.permutation(len(rows))  # the subset kept is random, not the first files by name
@@ -268,6 +260,33 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
         counts[key] = counts.get(key, 0) + 1
         chosen.add(i)
     return [r for i, r in enumerate(rows) if i in chosen]
+
+
+def _merge_look_alikes(rows: list[Row], together: list[tuple[int, int]], given_split: list[bool]) -> None:
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_of: dict[str, int] = {}
+    same_bytes = [(first_of.setdefault(r.sha256, i), i) for i, r in enumerate(rows) if r.sha256]
+    for a, b in [*together, *same_bytes]:
+        if not given_split[a] and not given_split[b]:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    components: dict[int, list[int]] = {}
+    for i in range(len(rows)):
+        components.setdefault(find(i), []).append(i)
+    for members in components.values():
+        counts = Counter(rows[i].split for i in members)
+        if len(counts) > 1:
+            target = max(counts, key=lambda s: (counts[s], SPLITS.index(s)))
+            for i in members:
+                rows[i].split = target
 
 
 def manifest_bytes(rows: list[Row]) -> bytes:
