@@ -43,7 +43,7 @@ class DataParams(Section):
         "auto", description="colour policy: grayscale -> L, rgb -> RGB, auto -> L for single-channel sources")
     max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard: larger images are not decoded")
     near_duplicate_distance: int = Field(
-        4, ge=0, le=32, description="splits made by prepare keep images within this perceptual-hash distance together")
+        1, ge=0, le=32, description="splits made by prepare keep images within this perceptual-hash distance together")
     workers: int = Field(0, ge=0, le=256, description="processes computing image facts (0 = one per CPU)")
 
     @model_validator(mode="after")
@@ -95,7 +95,7 @@ class ValidateParams(Section):
     max_class_imbalance: float = Field(10.0, ge=1.0, description="largest/smallest class in the training split")
     min_rows: int = Field(1, ge=1)
     max_rows: int | None = Field(None, ge=1)
-    near_duplicate_distance: int = Field(4, ge=0, le=32, description="perceptual-hash distance for near duplicates")
+    near_duplicate_distance: int = Field(1, ge=0, le=32, description="perceptual-hash distance for near duplicates")
     reference_profile: str | None = Field(None, description="a committed data profile to measure drift against")
     max_psi: float = Field(0.25, gt=0.0, description="population stability index above which a feature drifted")
     severity: RuleSeverities = RuleSeverities()

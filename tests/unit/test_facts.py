@@ -70,7 +70,8 @@ def test_identical_and_look_alike_images_stay_in_one_split_and_are_reported(tmp_
         shutil.copy(images / f"cat/{i}.png", images / f"cat/copy{i}.png")
         with __import__("PIL").Image.open(images / f"dog/{i}.png") as im:
             im.convert("RGB").resize((48, 48)).save(images / f"dog/small{i}.jpg", quality=85)
-    write_params(tmp_path, BASE)
+    write_params(tmp_path, deep_update(BASE, {"data": {"near_duplicate_distance": 4},
+                                              "validate": {"near_duplicate_distance": 4}}))
     assert run(tmp_path, "prepare", capsys=capsys)[0] == 0
     code, out = run(tmp_path, "validate", capsys=capsys)
     assert code == 0, out
