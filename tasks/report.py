@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 # stage -> (file, how to turn it into table rows)
 SOURCES = {
     "demo": ("data/demo/README.json", lambda d: [{"target_images": d["target_images"], **d["source_images"]}]),
-    "prepare": ("data/prepared/meta.json", lambda d: [{"images": d["images"], **d["splits"],
+    "prepare": ("data/staged/meta.json", lambda d: [{"images": d["images"], **d["splits"],
                                                         "data_hash": d["data_hash"][:12]}]),
     "validate": ("reports/validation.json", lambda d: [{k: r[k] for k in ("rule", "passed", "offending_count")}
                                                        for r in d["rules"]]),

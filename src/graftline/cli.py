@@ -62,24 +62,31 @@ def demo() -> None:
 
 @app.command()
 def prepare() -> None:
-    """Image folder or CSV -> data/prepared (manifest.csv, classes.json, meta.json) with stratified splits."""
+    """Image folder or CSV -> data/staged (manifest, classes, meta, per-image facts) with stratified splits."""
     from graftline.data.prepare import run_prepare
 
     params, proj = _ctx()
-    meta = run_prepare(params.data, proj.root, proj.prepared, params.demo)
+    meta = run_prepare(params.data, proj.root, proj.path("data", "staged"), params.demo)
     typer.echo(f"prepare: {meta['images']} images kept of {meta['scanned']} scanned "
                f"(train {meta['splits']['train']}, val {meta['splits']['val']}, test {meta['splits']['test']}); "
-               f"data hash {meta['data_hash'][:12]}")
+               f"facts: {meta['facts']['decoded']} decoded, {meta['facts']['cached']} cached; "
+               f"data hash {meta['data_hash'][:12]} -> data/staged (validate publishes it)")
 
 
 @app.command()
 def validate() -> None:
-    """Run the Great Expectations suite over per-image facts -> reports/validation.json (exit 1 on failure)."""
+    """GX suite over the staged facts -> reports/validation.{json,html}; publish data/prepared (exit 1 on failure)."""
     from graftline.validate.suite import run_validate
 
     params, proj = _ctx()
-    report = run_validate(params.validate_, proj.prepared, proj.root, proj.reports / "validation.json")
-    typer.echo(f"validate: {len(report['rules'])} rules passed on {report['images']} images")
+    report = run_validate(params.validate_, proj.path("data", "staged"), proj.root, proj.reports / "validation.json",
+                          publish_to=proj.prepared)
+    for r in report["rules"]:
+        if not r["passed"]:
+            typer.echo(f"validate: warning: rule {r['rule']}: {r['offending_count']} offending "
+                       f"({', '.join(r['offending'][:3])}); {r['explain']}")
+    typer.echo(f"validate: {sum(r['passed'] for r in report['rules'])}/{len(report['rules'])} rules passed on "
+               f"{report['images']} images ({len(report['warnings'])} warning(s)) -> data/prepared")
 
 
 @app.command()

@@ -40,6 +40,12 @@ class DataParams(Section):
     test_fraction: float = Field(0.5, gt=0.0, lt=1.0)
     train_per_class: int | None = Field(5, ge=1, description="keep only N labelled training images per class")
     val_per_class: int | None = Field(5, ge=1)
+    color_mode: Literal["auto", "grayscale", "rgb"] = Field(
+        "auto", description="colour policy: grayscale -> L, rgb -> RGB, auto -> L for single-channel sources")
+    max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard: larger images are not decoded")
+    near_duplicate_distance: int = Field(
+        1, ge=0, le=32, description="splits made by prepare keep images within this perceptual-hash distance together")
+    workers: int = Field(0, ge=0, le=256, description="processes computing image facts (0 = one per CPU)")
 
     @model_validator(mode="after")
     def _fractions(self) -> "DataParams":
@@ -51,13 +57,51 @@ class DataParams(Section):
         return self
 
 
+Severity = Literal["error", "warn", "off"]
+
+
+class RuleSeverities(Section):
+    """error fails the stage, warn is reported only, off skips the rule."""
+
+    decodable: Severity = "error"
+    label_in_classes: Severity = "error"
+    classes_in_every_split: Severity = "error"
+    min_images_per_class: Severity = "error"
+    class_imbalance: Severity = "warn"
+    width_in_bounds: Severity = "error"
+    height_in_bounds: Severity = "error"
+    allowed_modes: Severity = "error"
+    unique_paths: Severity = "error"
+    no_exact_duplicate_across_splits: Severity = "error"
+    one_label_per_image: Severity = "error"
+    no_near_duplicate_across_splits: Severity = "error"
+    no_duplicate_within_split: Severity = "warn"
+    row_count_in_bounds: Severity = "error"
+    drift: Severity = "warn"
+
+
+ALL_MODES = ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "I;16", "I;16L",
+             "I;16B", "I;16N", "F"]
+
+
 class ValidateParams(Section):
     min_images_per_class: int = Field(1, ge=1, description="per class, in every split")
     min_width: int = Field(4, ge=1)
     min_height: int = Field(4, ge=1)
     max_width: int = Field(8192, ge=1)
     max_height: int = Field(8192, ge=1)
-    max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard")
+    classes: list[str] | None = Field(None, description="the expected class list (null: the classes found)")
+    allowed_modes: list[str] = Field(default_factory=lambda: list(ALL_MODES), min_length=1,
+                                     description="PIL modes accepted in the source files")
+    max_class_imbalance: float = Field(10.0, ge=1.0, description="largest/smallest class in the training split")
+    min_rows: int = Field(1, ge=1)
+    max_rows: int | None = Field(None, ge=1)
+    near_duplicate_distance: int = Field(1, ge=0, le=32, description="perceptual-hash distance for near duplicates")
+    reference_profile: str | None = Field(None, description="a committed data profile to measure drift against")
+    max_psi: float = Field(0.25, gt=0.0, description="population stability index above which a feature drifted")
+    severity: RuleSeverities = RuleSeverities()
+    data_docs: bool = Field(False, description="also build GX Data Docs into reports/gx_data_docs (needs internet "
+                                               "to render styled)")
     show_failures: int = Field(10, ge=1, le=1000, description="offending files listed per failed rule")
 
 
@@ -107,7 +151,7 @@ class SelectParams(Section):
         description="'zoo:<id>' | 'zoo:*' | 'hub:<timm name>' | 'file:<path>' | {file: ..., architecture: ...}",
     )
     estimator: Literal["logme", "leep", "nce", "h_score", "knn", "ensemble"] = "logme"
-    score_on: Literal["train", "train+val"] = Field("train", description="the labelled images scored")
+    score_on: Literal["train", "train+val"] = Field("train+val", description="the labelled images scored")
     views: int = Field(1, ge=1, le=64, description="augmented views per image (1 = the images as they are)")
     knn_k: int = Field(3, ge=1)
     h_score_shrinkage: Literal["auto"] | float | None = Field("auto", description="'auto' (Ledoit-Wolf), a float, or null")

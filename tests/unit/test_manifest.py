@@ -79,7 +79,7 @@ def write_csv(path: Path, rows, header=("path", "label")):
     ([["cat/missing.png", "cat"]], ("path", "label"), "does not exist"),
     ([["cat/0.png", ""]], ("path", "label"), "empty label"),
     ([["cat/0.png"]], ("path",), "missing label"),
-    ([["cat/0.png", "cat", "x"]], ("path", "label", "lable"), "unknown lable"),
+    ([["cat/0.png", "cat", "x"]], ("path", "label", "lable"), "unknown 'lable' (did you mean 'label'?)"),
     ([["cat/0.png", "cat", "holdout"]], ("path", "label", "split"), "is not one of train, val, test"),
 ])
 def test_csv_rejections_name_the_line(tmp_path: Path, rows, header, fragment):
@@ -103,7 +103,7 @@ def test_symlink_escaping_root_rejected(tmp_path: Path):
     outside = tmp_path / "secret.png"
     Image.new("L", (8, 8)).save(outside)
     (tmp_path / "imgs" / "cat" / "link.png").symlink_to(outside)
-    with pytest.raises(DataError, match="escapes the data root"):
+    with pytest.raises(DataError, match="symlink that points outside the data root"):
         scan_folder(tmp_path / "imgs")
 
 
@@ -124,3 +124,17 @@ def test_empty_folder(tmp_path: Path):
     with pytest.raises(DataError, match="no images found"):
         run_prepare(params("imgs"), tmp_path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_look_alikes_join_one_split_and_nothing_else_moves():
+    def rows():
+        return [Row(path=f"a/{i}.png", label="a", sha256=f"h{i}") for i in range(60)]
+
+    kw = dict(val_fraction=0.3, test_fraction=0.3, seed=0, train_per_class=None, val_per_class=None)
+    base = assign_splits(rows(), **kw)
+    pairs = [(0, 1), (2, 3), (4, 5), (5, 6)]
+    out = assign_splits(rows(), together=pairs, **kw)
+    for a, b in pairs:
+        assert out[a].split == out[b].split
+    moved = {i for i in range(60) if base[i].split != out[i].split}
+    assert moved and moved <= set(range(7))  # only members of a scattered look-alike group move

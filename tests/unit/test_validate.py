@@ -2,6 +2,8 @@
 
 import json
 import shutil
+
+import pytest
 from pathlib import Path
 
 from tests.conftest import graftline, write_params
@@ -20,7 +22,7 @@ def test_clean_folder_passes(tmp_path: Path):
     report = json.loads((tmp_path / "reports/validation.json").read_text())
     assert report["passed"] and all(rule["passed"] for rule in report["rules"])
     assert {rule["rule"] for rule in report["rules"]} >= {"decodable", "label_in_classes", "width_in_bounds",
-                                                         "no_image_in_two_splits", "min_images_per_class"}
+                                                         "no_exact_duplicate_across_splits", "min_images_per_class"}
 
 
 def test_corrupt_image_fails_validate_naming_the_file(tmp_path: Path):
@@ -50,7 +52,7 @@ def test_same_image_in_two_splits_is_leakage(tmp_path: Path):
     graftline("prepare", cwd=tmp_path, check=True)
     r = graftline("validate", cwd=tmp_path)
     assert r.returncode == 1
-    assert "no_image_in_two_splits" in r.stderr and "cat/copy.png" in r.stderr and "cat/0.png" in r.stderr
+    assert "no_exact_duplicate_across_splits" in r.stderr and "cat/copy.png" in r.stderr and "cat/0.png" in r.stderr
 
 
 def test_too_few_images_in_a_split_and_size_bounds(tmp_path: Path):
@@ -60,3 +62,19 @@ def test_too_few_images_in_a_split_and_size_bounds(tmp_path: Path):
     r = graftline("validate", cwd=tmp_path)
     assert r.returncode == 1
     assert "min_images_per_class" in r.stderr and "width_in_bounds" in r.stderr and "3x3" in r.stderr
+
+
+@pytest.mark.slow
+def test_dvc_repro_of_rejected_data_keeps_the_accepted_data(tmp_path: Path):
+    """Under `dvc repro` too: DVC must not delete data/prepared before a validate run that then fails."""
+    from tests.conftest import dvc, make_project
+
+    proj = make_project(tmp_path / "proj", FOLDER)
+    make_folder(proj / "images")
+    r = dvc("repro", "validate", cwd=proj)
+    assert r.returncode == 0, r.stdout + r.stderr
+    before = {p.name: p.read_bytes() for p in (proj / "data/prepared").iterdir()}
+    (proj / "images/dog/3.png").write_bytes(b"")
+    r = dvc("repro", "validate", cwd=proj)
+    assert r.returncode != 0 and "dog/3.png" in r.stdout + r.stderr
+    assert {p.name: p.read_bytes() for p in (proj / "data/prepared").iterdir()} == before

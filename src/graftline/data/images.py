@@ -1,36 +1,119 @@
-"""Decoding images into model inputs.
+"""Decoding images: the colour policy, and model inputs.
 
-One path for every image that reaches a model — a user's file, a rendered source array, a test image: decode with
-PIL (EXIF orientation honoured), convert to the model's channels ('L' for 1, 'RGB' for 3), resize to the model's
-input size with the same bilinear kernel, scale to [0, 1]. Normalisation (mean/std) is applied by the consumer,
-after augmentation, so that padding stays the image's own border colour.
+One path for every image that reaches a model or a fact — a user's file, a rendered source array, a test image:
+
+1. open with PIL under a pixel bound (``data.max_pixels``): a header that claims more pixels is refused before any
+   pixel is decoded (decompression bombs);
+2. first frame of an animated image (GIF, WebP, TIFF pages); EXIF orientation applied;
+3. to 8 bits per channel: 16-bit and 32-bit integer images are scaled (not clipped: PIL's own ``convert('L')``
+   saturates a 16-bit image to white), float images are clipped to [0, 1] then scaled; palette images are expanded;
+   CMYK and YCbCr go to RGB; alpha is composited over white (a transparent background reads as paper, not black);
+4. ``data.color_mode``: ``grayscale`` -> 'L', ``rgb`` -> 'RGB', ``auto`` -> 'L' for single-channel sources, 'RGB'
+   otherwise. The model's channel count converts once more at load time ('L' for 1, 'RGB' for 3).
+
+Model inputs are then resized with one bilinear kernel and scaled to [0, 1]. Normalisation (mean/std) is applied by
+the consumer, after augmentation, so that padding stays the image's own border colour.
 """
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported lazily: the facts workers decode images without paying for it
+    import torch
+    from PIL import Image as PILImage
+
+COLOR_MODES = ("auto", "grayscale", "rgb")
+SINGLE_CHANNEL = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"}
 
 
-def decode(path: Path, in_chans: int, max_pixels: int | None = None) -> np.ndarray:
-    """File -> uint8 array [H, W, C] with the model's channel count."""
+class TooManyPixels(ValueError):
+    """The header claims more pixels than data.max_pixels allows (decompression-bomb guard)."""
+
+
+# Without an explicit bound (predicting on a user's file), PIL's own limit: twice its warning threshold.
+DEFAULT_MAX_PIXELS = 2 * 89_478_485
+
+
+def open_image(src: Path | bytes, max_pixels: int | None = None) -> "PILImage.Image":
+    """Open ``src`` (a path or the file's bytes) and refuse it before decoding if it has too many pixels."""
+    from PIL import Image
+
+    # PIL's own guard warns at MAX_IMAGE_PIXELS and raises at twice that; ours is one explicit bound instead.
+    Image.MAX_IMAGE_PIXELS = None
+    bound = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
+    if im.width * im.height > bound:
+        w, h = im.width, im.height
+        im.close()
+        what = "data.max_pixels" if max_pixels is not None else "the default bound"
+        raise TooManyPixels(f"{w}x{h} = {w * h:,} pixels exceeds {what} = {bound:,}")
+    return im
+
+
+def _to_8bit(im: "PILImage.Image") -> "PILImage.Image":
+    from PIL import Image
+
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(im)
+        top = 65535.0 if im.mode != "I" or a.max(initial=0) <= 65535 else float(a.max())
+        return Image.fromarray(np.clip(a.astype(np.float64) * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+    if im.mode == "F":
+        a = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        if a.max(initial=0.0) > 1.0:  # float images in 0..255 are common too
+            a = a / 255.0
+        return Image.fromarray((np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
+    return im
+
+
+def normalise(im: "PILImage.Image", color_mode: str = "auto") -> "PILImage.Image":
+    """Apply the colour policy (module docstring) to an opened image; returns an 8-bit 'L' or 'RGB' image."""
     from PIL import Image, ImageOps
 
-    if max_pixels is not None:
-        Image.MAX_IMAGE_PIXELS = max_pixels
-    with Image.open(path) as im:
-        im.seek(0)  # first frame of an animated image
-        im = ImageOps.exif_transpose(im)
-        im = im.convert("L" if in_chans == 1 else "RGB")
-        arr = np.asarray(im, dtype=np.uint8)
+    if color_mode not in COLOR_MODES:
+        raise ValueError(f"color_mode {color_mode!r} is not one of {', '.join(COLOR_MODES)}")
+    im.seek(0)  # first frame of an animated image
+    source_single = im.mode in SINGLE_CHANNEL or (im.mode in ("P", "PA") and _palette_is_gray(im))
+    im = ImageOps.exif_transpose(im)
+    im = _to_8bit(im)
+    if im.mode in ("P", "PA", "LA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+    if im.mode == "RGBA":
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, im).convert("RGB")
+    if im.mode not in ("L", "RGB"):
+        im = im.convert("RGB")  # 1, CMYK, YCbCr, LAB, HSV ...
+    want = "L" if color_mode == "grayscale" or (color_mode == "auto" and source_single) else "RGB"
+    return im if im.mode == want else im.convert(want)
+
+
+def _palette_is_gray(im: "PILImage.Image") -> bool:
+    pal = im.getpalette() or []
+    trip = np.asarray(pal[: len(pal) // 3 * 3]).reshape(-1, 3)
+    return bool(len(trip)) and bool((trip == trip[:, :1]).all())
+
+
+def decode(path: Path, in_chans: int, max_pixels: int | None = None, color_mode: str = "auto") -> np.ndarray:
+    """File -> uint8 array [H, W, C] with the model's channel count, through the colour policy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PIL's palette-transparency notice: handled by the policy
+        with open_image(path, max_pixels) as raw:
+            im = normalise(raw, color_mode)
+            im = im.convert("L" if in_chans == 1 else "RGB")
+            arr = np.asarray(im, dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def to_input(arrays: list[np.ndarray] | np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+def to_input(arrays: list[np.ndarray] | np.ndarray, size: tuple[int, int]) -> "torch.Tensor":
     """uint8 images ([H, W] or [H, W, C], any sizes) -> float tensor [N, C, *size] in [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+
     out = []
     for a in arrays:
         t = torch.from_numpy(np.array(a, dtype=np.float32, copy=True)).div_(255.0)
@@ -41,15 +124,22 @@ def to_input(arrays: list[np.ndarray] | np.ndarray, size: tuple[int, int]) -> to
     return torch.stack(out) if out else torch.empty(0)
 
 
-def normalize(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
+def normalize(x: "torch.Tensor", mean: list[float], std: list[float]) -> "torch.Tensor":
+    import torch
+
     m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
     return (x - m) / s
 
 
-def load_rows(root: Path, paths: list[str], in_chans: int, size: tuple[int, int], progress: str | None = None) -> torch.Tensor:
-    """Decode the manifest's images (relative to ``root``) into one [N, C, H, W] tensor in [0, 1]."""
+def load_rows(root: Path, paths: list[str], in_chans: int, size: tuple[int, int], progress: str | None = None,
+              color_mode: str = "auto", max_pixels: int | None = None) -> "torch.Tensor":
+    """Decode the manifest's images (relative to ``root``) into one [N, C, H, W] tensor in [0, 1].
+
+    ``color_mode``/``max_pixels``: the data's policy, recorded in ``data/prepared/meta.json``.
+    """
     from tqdm import tqdm
 
-    arrays = [decode(root / p, in_chans) for p in tqdm(paths, desc=progress, disable=progress is None or len(paths) < 500)]
+    arrays = [decode(root / p, in_chans, max_pixels, color_mode)
+              for p in tqdm(paths, desc=progress, disable=progress is None or len(paths) < 500)]
     return to_input(arrays, size)

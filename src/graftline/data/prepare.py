@@ -1,56 +1,80 @@
-"""The prepare stage: an image folder or CSV manifest -> ``data/prepared`` (manifest, classes, meta)."""
+"""The prepare stage: an image folder or CSV/parquet manifest -> ``data/staged`` (manifest, classes, meta, facts).
+
+The manifest reader rejects what must never reach the rules (paths escaping the data root, missing files, bad
+columns, empty labels, labels equal but for case, an empty dataset) with a ``DataError``. Every image is then
+decoded once (in parallel, cached by sha256: ``data/cache/facts.sqlite``) into the facts the validate stage's rules
+check, and split. ``validate`` publishes the staged data to ``data/prepared`` only when every error rule passes, so
+a failure at either stage leaves ``data/prepared`` as it was.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
-
-from tqdm import tqdm
 
 from graftline.config import DataParams, DemoParams
 from graftline.data import demo
-from graftline.data.manifest import IMAGE_SUFFIXES, assign_splits, manifest_bytes, probe, read_csv, scan_folder, write_prepared
-from graftline.errors import DataError
+from graftline.data.manifest import assign_splits, manifest_bytes, read_csv, reject, scan_folder
+from graftline.project import atomic_dir
+from graftline.validate.dupes import near_pairs
+from graftline.validate.facts import compute_facts
+
+FACT_COLUMNS = ["path", "label", "split", "bytes", "sha256", "width", "height", "mode", "decodable", "error",
+                "mean", "std", "phash"]
 
 
-def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoParams | None = None) -> dict:
-    """Scan the data, probe every image (sha256, size, mode), split, and write ``out`` atomically.
+def facts_cache(project_root: Path) -> Path:
+    return project_root / "data" / "cache" / "facts.sqlite"
+
+
+def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoParams | None = None,
+                progress: bool = True) -> dict:
+    """Scan the data, compute every image's facts, split, and write ``out`` atomically.
 
     With ``data.source: demo`` and no data at ``data.root`` yet, the embedded default is generated first (the DVC
-    pipeline has a ``demo`` stage for that). Returns a summary (counts per split, data hash).
+    pipeline has a ``demo`` stage for that). Returns the meta (counts per split, data hash, facts cache stats).
     """
     root = (project_root / p.root)
     if p.source == "demo" and not root.exists():
         dp = demo_params or DemoParams()
         if root.name != "digits":
-            raise DataError(f"data.root = {p.root!r}: with data.source: demo the images are generated into "
-                            "<dir>/digits; use data.root: data/demo/digits (or data.source: folder for your images)")
-        demo.generate(root.parent, dp.source_per_class, dp.source_eval_fraction, dp.seed)
+            raise reject(f"data.root = {p.root!r}", "data_root", "with data.source: demo the images are generated "
+                         "into <dir>/digits", "Use data.root: data/demo/digits (or data.source: folder for your "
+                         "images).")
+        demo.generate(root.parent, dp.source_per_class, dp.source_eval_fraction, dp.seed, dp.letters_per_class)
     if p.source == "csv":
         rows = read_csv(root)
         data_root = root.parent
     else:
         rows = scan_folder(root)
         data_root = root
-    if not rows:
-        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))} files under "
-                        "<class>/ folders). Point data.root at your images.")
-    for r in tqdm(rows, desc="prepare: hashing", disable=len(rows) < 2000, mininterval=2.0):
-        probe(data_root, r)
-    seen: dict[str, int] = {}
-    for i, r in enumerate(rows):
-        if r.path in seen:
-            raise DataError(f"{root}: {r.path!r} is listed twice (rows {seen[r.path] + 2} and {i + 2}). "
-                            "Remove the duplicate row.")
-        seen[r.path] = i
+    facts, stats = compute_facts(data_root, [r.path for r in rows], max_pixels=p.max_pixels,
+                                 color_mode=p.color_mode, cache_path=facts_cache(project_root), workers=p.workers,
+                                 progress=progress)
+    for r, f in zip(rows, facts.itertuples(index=False)):
+        r.sha256, r.mode = f.sha256, f.mode
+        r.width = None if f.width is None or f.width != f.width else int(f.width)
+        r.height = None if f.height is None or f.height != f.height else int(f.height)
+    # Near duplicates (a resized or re-encoded copy) are split together like identical files.
+    together = [(i, j) for i, j, _ in near_pairs(facts["phash"].tolist(), p.near_duplicate_distance)]
     kept = assign_splits(rows, val_fraction=p.val_fraction, test_fraction=p.test_fraction, seed=p.seed,
-                         train_per_class=p.train_per_class, val_per_class=p.val_per_class)
+                         train_per_class=p.train_per_class, val_per_class=p.val_per_class, together=together)
     classes = sorted({r.label for r in rows})
     data_hash = hashlib.sha256(manifest_bytes(kept)).hexdigest()
     rel_root = data_root.resolve().relative_to(project_root.resolve()).as_posix() \
         if data_root.resolve().is_relative_to(project_root.resolve()) else str(data_root.resolve())
     counts = {s: sum(r.split == s for r in kept) for s in ("train", "val", "test")}
     meta = {"root": rel_root, "source": p.source, "data_hash": data_hash, "images": len(kept), "splits": counts,
-            "scanned": len(rows)}
-    write_prepared(out, kept, classes, meta)
+            "scanned": len(rows), "color_mode": p.color_mode, "max_pixels": p.max_pixels,
+            "facts": {"decoded": stats["decoded"], "cached": stats["cached"]}}
+    by_path = facts.set_index("path")
+    kept_facts = by_path.loc[[r.path for r in kept]].reset_index()
+    kept_facts["label"] = [r.label for r in kept]
+    kept_facts["split"] = [r.split for r in kept]
+    with atomic_dir(out) as tmp:
+        (tmp / "manifest.csv").write_bytes(manifest_bytes(kept))
+        (tmp / "classes.json").write_text(json.dumps(classes, indent=2))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        kept_facts[FACT_COLUMNS].to_csv(tmp / "facts.csv", index=False, lineterminator="\n")
     return meta

@@ -30,6 +30,8 @@ class Target:
     paths: tuple[str, ...]
     sha256: tuple[str, ...]
     labels: tuple[int, ...]
+    color_mode: str = "auto"  # the data's colour policy and pixel bound (data/prepared/meta.json)
+    max_pixels: int | None = None
 
 
 @torch.inference_mode()
@@ -69,7 +71,7 @@ def views_of(x: torch.Tensor, views: int, seed: int = 0) -> torch.Tensor:
 def cache_key(weights_sha256: str, target: Target, meta: dict, views: int) -> str:
     payload = {"v": CACHE_VERSION, "weights": weights_sha256, "images": hashlib.sha256("\n".join(target.sha256).encode()).hexdigest(),
                "in_chans": meta["in_chans"], "size": list(meta["input_size"]), "mean": list(meta["mean"]),
-               "std": list(meta["std"]), "views": views}
+               "std": list(meta["std"]), "views": views, "color_mode": target.color_mode}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -85,7 +87,8 @@ def candidate_features(model: torch.nn.Module, meta: dict, target: Target, views
                     return z["features"], (z["logits"] if "logits" in z.files else None), True
             except (OSError, ValueError, KeyError):  # a damaged entry is recomputed, never trusted
                 path.unlink(missing_ok=True)
-    x = load_rows(Path(target.root), list(target.paths), meta["in_chans"], tuple(meta["input_size"][1:]))
+    x = load_rows(Path(target.root), list(target.paths), meta["in_chans"], tuple(meta["input_size"][1:]),
+                  color_mode=target.color_mode, max_pixels=target.max_pixels)
     feats, logits = extract(model, views_of(x, views), meta["mean"], meta["std"], batch_size)
     if path is not None:
         from graftline.project import write_bytes_atomic

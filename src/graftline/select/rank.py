@@ -149,7 +149,8 @@ def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Pat
     if not scored_rows:
         raise ModelError(f"{prepared}: no labelled images in split(s) {', '.join(splits)} to score candidates on.")
     target = Target(str((project_root / meta["root"]).resolve()), tuple(r.path for r in scored_rows),
-                    tuple(r.sha256 for r in scored_rows), tuple(classes.index(r.label) for r in scored_rows))
+                    tuple(r.sha256 for r in scored_rows), tuple(classes.index(r.label) for r in scored_rows),
+                    meta.get("color_mode", "auto"), meta.get("max_pixels"))
     cands = [c.to_dict() for c in resolve(p.candidates, zoo_dir, project_root)]
     cache = (project_root / p.feature_cache) if p.feature_cache else None
     settings = {"views": p.views, "batch_size": p.batch_size, "knn_k": p.knn_k, "shrinkage": p.h_score_shrinkage,

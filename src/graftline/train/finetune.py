@@ -39,7 +39,8 @@ def load_split(prepared: Path, project_root: Path, split: str, in_chans: int, si
     rows, classes, meta = read_manifest(prepared)
     root = (project_root / meta["root"]).resolve()
     part = [r for r in rows if r.split == split]
-    x = load_rows(root, [r.path for r in part], in_chans, tuple(size), progress=f"load {split}")
+    x = load_rows(root, [r.path for r in part], in_chans, tuple(size), progress=f"load {split}",
+                  color_mode=meta.get("color_mode", "auto"), max_pixels=meta.get("max_pixels"))
     y = torch.tensor([classes.index(r.label) for r in part], dtype=torch.long)
     return x, y, classes, meta
 
