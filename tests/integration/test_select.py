@@ -17,7 +17,7 @@ from graftline.select.rank import run_select
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     p = make_project(tmp_path_factory.mktemp("select") / "proj", TINY, dvc_init=False)
-    for stage in ("demo", "prepare", "zoo"):
+    for stage in ("demo", "prepare", "validate", "zoo"):  # validate publishes data/prepared
         graftline(stage, cwd=p, check=True)
     return p
 
@@ -42,9 +42,10 @@ def test_every_estimator_is_reported_and_the_ranking_follows_the_chosen_one(proj
     by_leep, _ = select(project, "sel_leep", estimator="leep", feature_cache=None)
     leeps = [e["leep"] for e in by_leep["ranking"]]
     assert leeps == sorted(leeps, reverse=True)
-    # train+val and views enlarge what is scored
-    more, _ = select(project, "sel_more", score_on="train+val", views=2, feature_cache=None)
-    assert more["scored_on"]["images"] > report["scored_on"]["images"] and more["scored_on"]["views"] == 2
+    # train+val (the default) scores more labelled images than train alone; views multiply them
+    assert report["scored_on"]["splits"] == ["train", "val"]
+    fewer, _ = select(project, "sel_train", score_on="train", views=2, feature_cache=None)
+    assert fewer["scored_on"]["images"] < report["scored_on"]["images"] and fewer["scored_on"]["views"] == 2
 
 
 def test_feature_cache_extracts_each_candidate_once(project: Path, tmp_path: Path):
