@@ -38,6 +38,7 @@ dashboard: setup  ## a local Prefect server with its dashboard on http://127.0.0
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200 --analytics-off
 
 bench: setup  ## side-by-side benchmarks; each prints its headline ratio last
+	dvc repro select  # the selection benchmark scores and fine-tunes the pipeline's own zoo on its prepared data
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:  ## remove pipeline outputs (DVC's cache in .dvc/cache is kept)

@@ -145,6 +145,7 @@ def main() -> None:
     results = {"candidates": [c.name for c in cands], "seeds": args.seeds, "truth": gt,
                "truth_spread_points": 100 * (max(accs) - min(accs)), "brute_force_seconds": brute_seconds,
                "truth_seconds_all_seeds": truth_seconds, "variants": {}}
+    plotted: dict[str, list[dict]] = {}
     scores(cands, root, ("train",), 1)  # warm-up: one-off imports and allocator growth, paid by no variant
     for vname, (splits, views) in VARIANTS.items():
         entries, secs = scores(cands, root, splits, views)
@@ -156,8 +157,7 @@ def main() -> None:
         for name, r in cmp.items():
             print(f"  {name:<10} {r['kendall_tau']:>6.2f} {r['weighted_tau']:>6.2f} {r['regret_points']:>6.1f}p  "
                   f"{str(r['control_rank']) + '/' + str(len(cands)):>7}  {r['selected']}")
-        if vname == "train":
-            plot_entries = entries
+        plotted[vname] = entries
     cfg = params.select
     configured = "train+val" if cfg.score_on == "train+val" else "train"
     if cfg.views > 1 and configured == "train+val":
@@ -166,7 +166,7 @@ def main() -> None:
     results["configured"] = {"estimator": cfg.estimator, "score_on": cfg.score_on, "views": cfg.views,
                              "variant": configured}
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(args.out / "selection.png", plot_entries, gt)
+    plot(args.out / "selection.png", plotted[configured], gt)
     (args.out / "selection.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\ntruth spread {results['truth_spread_points']:.1f} points; brute force {brute_seconds:.0f} s per pass; "
           f"wrote {args.out / 'selection.json'} and selection.png")
