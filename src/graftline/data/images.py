@@ -127,8 +127,8 @@ def to_input(arrays: list[np.ndarray] | np.ndarray, size: tuple[int, int]) -> "t
 def normalize(x: "torch.Tensor", mean: list[float], std: list[float]) -> "torch.Tensor":
     import torch
 
-    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     return (x - m) / s
 
 
