@@ -75,6 +75,8 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
     with atomic_dir(out) as tmp:
         (tmp / "manifest.csv").write_bytes(manifest_bytes(kept))
         (tmp / "classes.json").write_text(json.dumps(classes, indent=2))
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        # Cache hits are not part of the data: left in meta.json they change data/staged's hash whenever the cache
+        # state differs, and DVC then re-runs every stage downstream for identical data.
+        (tmp / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "facts"}, indent=2))
         kept_facts[FACT_COLUMNS].to_csv(tmp / "facts.csv", index=False, lineterminator="\n")
     return meta
