@@ -31,6 +31,18 @@ TINY = {
 }
 
 
+def toy_bars(n: int = 60, seed: int = 0):
+    """A tiny 3-class image task: a bright bar whose position is the class ([n, 1, 32, 32] in [0, 1], labels)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = torch.rand(n, 1, 32, 32, generator=g) * 0.2
+    for c in range(3):
+        x[y == c, :, :, c * 10: c * 10 + 6] += 0.8
+    return x, y
+
+
 def env() -> dict:
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import toy_bars
+
 from graftline.models import weights
 from graftline.train.loop import Recipe, accuracy, fit
 
@@ -13,12 +15,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def _toy(n=96, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 3
-    x = torch.rand(n, 1, 32, 32, generator=g) * 0.2
-    for c in range(3):
-        x[y == c, :, :, c * 10: c * 10 + 6] += 0.8
-    return x, y
+    return toy_bars(n, seed)
 
 
 def test_cuda_amp_channels_last_learns_and_resumes(tmp_path: Path):

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import toy_bars
+
 from graftline.errors import ModelError
 from graftline.models import weights
 from graftline.train.loop import Recipe, accuracy, fit
@@ -50,12 +52,7 @@ def test_load_errors_are_clear(tmp_path: Path):
 
 
 def _toy(n=60, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 3
-    x = torch.rand(n, 1, 32, 32, generator=g) * 0.2
-    for c in range(3):  # a bright bar whose position is the class
-        x[y == c, :, :, c * 10: c * 10 + 6] += 0.8
-    return x, y
+    return toy_bars(n, seed)
 
 
 def test_fit_learns_and_is_reproducible():

@@ -5,6 +5,8 @@ import copy
 import pytest
 import torch
 
+from tests.conftest import toy_bars
+
 from graftline.models import weights
 from graftline.train import regularizers
 from graftline.train.loop import Recipe, fit, make_optimizer
@@ -15,12 +17,7 @@ MEAN, STD = [0.5], [0.25]
 
 
 def _toy(n=48, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 3
-    x = torch.rand(n, 1, 32, 32, generator=g) * 0.2
-    for c in range(3):  # a bright bar whose position is the class
-        x[y == c, :, :, c * 10: c * 10 + 6] += 0.8
-    return x, y
+    return toy_bars(n, seed)
 
 
 def _source(arch="test_resnet"):
