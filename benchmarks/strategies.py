@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from graftline.check import forgetting  # noqa: E402
+from graftline.eval import forgetting  # noqa: E402
 from graftline.config import load_params  # noqa: E402
 from graftline.models import weights  # noqa: E402
 from graftline.select.rank import candidate_stem  # noqa: E402

@@ -63,7 +63,7 @@ def peak_memory(images: Path, n: int) -> dict:
 import json, resource, sys
 from pathlib import Path
 sys.path.insert(0, {str(ROOT / 'src')!r})
-from graftline.validate.facts import compute_facts
+from graftline.data.facts import compute_facts
 paths = sorted(p.relative_to({str(images)!r}).as_posix() for p in Path({str(images)!r}).rglob('*.png'))[:{n}]
 import time
 t = time.perf_counter()
@@ -120,7 +120,7 @@ def main() -> None:
 
         make_images(images, n, n + extra, workers)
         # The facts step alone on N + 1 %, against a copy of the cache as the first run left it.
-        from graftline.validate.facts import compute_facts
+        from graftline.data.facts import compute_facts
 
         shutil.copy(tmp / "data/cache/facts.sqlite", tmp / "cache-copy.sqlite")
         all_paths = sorted(p.relative_to(images).as_posix() for p in images.rglob("*.png"))

@@ -51,14 +51,10 @@ def publish_stage(project_dir: Path, stage: str) -> str | None:
 
 @task(name="publish-summary")
 def publish_summary(project_dir: Path) -> str:
-    """One markdown artifact with the run's headline: selected source, transfer vs scratch, NTG, parity."""
-    sel = json.loads((project_dir / "reports/selection.json").read_text())
-    chk = json.loads((project_dir / "metrics/check.json").read_text())
-    exp = json.loads((project_dir / "metrics/export.json").read_text())
-    md = (f"# graftline run\n\n"
-          f"- selected source: **{sel['selected']}** ({sel['why']})\n"
-          f"- transfer vs scratch (test, {chk['test_images']} images): **{chk['transfer_acc']:.3f}** vs "
-          f"{chk['scratch_acc']:.3f}, NTG {chk['ntg']:+.3f} (gate <= {chk['max_ntg']:+.3f})\n"
-          f"- ONNX parity: max |diff| {exp['parity_max_abs_diff']:.2e}, top-1 agreement {exp['top1_agreement']:.4f}\n")
+    """One markdown artifact with the run's headline (the same text as `graftline summary`)."""
+    from graftline.project import Project
+    from graftline.summary import headline
+
+    md = "# graftline run\n\n```\n" + headline(Project(Path(project_dir))) + "\n```\n"
     create_markdown_artifact(key="graftline-summary", markdown=md, description="graftline run summary")
     return md

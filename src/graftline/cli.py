@@ -7,7 +7,6 @@ Each stage command reads params.yaml in the project directory (``--params`` for 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -48,6 +47,12 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
+def _arm_line(s) -> str:
+    val = f"{s.val_acc:.3f}" if s.val_acc is not None else "n/a"
+    best = f"{s.best_val_acc:.3f}" if s.best_val_acc is not None else "n/a"
+    return f"val acc {val} at step {s.kept_step}/{s.steps} (best {best} at {s.best_step}), {s.seconds:.1f} s"
+
+
 @app.command()
 def demo() -> None:
     """Generate the embedded default: real digits as an image folder + rendered source domains (data/demo)."""
@@ -66,11 +71,12 @@ def prepare() -> None:
     from graftline.data.prepare import run_prepare
 
     params, proj = _ctx()
-    meta = run_prepare(params.data, proj.root, proj.path("data", "staged"), params.demo)
-    typer.echo(f"prepare: {meta['images']} images kept of {meta['scanned']} scanned "
-               f"(train {meta['splits']['train']}, val {meta['splits']['val']}, test {meta['splits']['test']}); "
-               f"facts: {meta['facts']['decoded']} decoded, {meta['facts']['cached']} cached; "
-               f"data hash {meta['data_hash'][:12]} -> data/staged (validate publishes it)")
+    m = run_prepare(params.data, proj.root, proj.path("data", "staged"), params.demo)
+    facts = m.facts or {"decoded": 0, "cached": 0}
+    typer.echo(f"prepare: {m.images} images kept of {m.scanned} scanned "
+               f"(train {m.splits['train']}, val {m.splits['val']}, test {m.splits['test']}); "
+               f"facts: {facts['decoded']} decoded, {facts['cached']} cached; "
+               f"data hash {m.data_hash[:12]} -> data/staged (validate publishes it)")
 
 
 @app.command()
@@ -81,18 +87,18 @@ def validate() -> None:
     params, proj = _ctx()
     report = run_validate(params.validate_, proj.path("data", "staged"), proj.root, proj.reports / "validation.json",
                           publish_to=proj.prepared)
-    for r in report["rules"]:
+    for r in report.rules:
         if not r["passed"]:
             typer.echo(f"validate: warning: rule {r['rule']}: {r['offending_count']} offending "
                        f"({', '.join(r['offending'][:3])}); {r['explain']}")
-    typer.echo(f"validate: {sum(r['passed'] for r in report['rules'])}/{len(report['rules'])} rules passed on "
-               f"{report['images']} images ({len(report['warnings'])} warning(s)) -> data/prepared")
+    typer.echo(f"validate: {sum(r['passed'] for r in report.rules)}/{len(report.rules)} rules passed on "
+               f"{report.images} images ({len(report.warnings)} warning(s)) -> data/prepared")
 
 
 @app.command()
 def zoo() -> None:
     """Pretrain the source candidates on the synthetic source domains -> models/zoo."""
-    from graftline.models.zoo import run_zoo
+    from graftline.train.pretrain import run_zoo
 
     params, proj = _ctx()
     run_zoo(params.zoo, proj.demo / "sources", proj.zoo, proj.root, proj.metrics / "zoo.json")
@@ -106,7 +112,7 @@ def select() -> None:
     params, proj = _ctx()
     report = run_select(params.select, proj.prepared, proj.zoo, proj.root, proj.reports / "selection.json",
                         proj.metrics / "select.json")
-    typer.echo(f"select: {report['selected']} ({report['why']})")
+    typer.echo(f"select: {report.selected} ({report.why})")
 
 
 @app.command()
@@ -118,15 +124,13 @@ def finetune() -> None:
     from graftline.train.distributed import is_main
 
     s = run_finetune(params.finetune, proj.prepared, proj.root, proj.finetuned, proj.metrics,
-                     proj.reports / "selection.json", proj.zoo)
+                     proj.reports / "selection.json")
     if not is_main():  # under torchrun, rank 0 reports
         return
-    f = s["forgetting"]
+    f = s.forgetting
     forgot = (f"; source task {f['source_acc_before']:.3f} -> {f['source_acc_after']:.3f} "
               f"(forgetting {f['forgetting']:+.3f})") if f else ""
-    typer.echo(f"finetune [{s['strategy']}, regularizer {s['regularizer']}]: val acc {s['val_acc']:.3f} at step "
-               f"{s['kept_step']}/{s['steps']} (best {s['best_val_acc']:.3f} at {s['best_step']}), "
-               f"{s['seconds']:.1f} s{forgot}")
+    typer.echo(f"finetune [{s.strategy}, regularizer {s.regularizer}]: {_arm_line(s)}{forgot}")
 
 
 @app.command()
@@ -138,10 +142,10 @@ def baseline() -> None:
     from graftline.train.distributed import is_main
 
     s = run_baseline(params.finetune, params.check.scratch_lr, proj.prepared, proj.root, proj.baseline,
-                     proj.metrics, proj.reports / "selection.json", proj.zoo)
+                     proj.metrics, proj.reports / "selection.json")
     if not is_main():
         return
-    typer.echo(f"baseline: val acc {s['val_acc']:.3f} at step {s['kept_step']}/{s['steps']} (best {s['best_val_acc']:.3f} at {s['best_step']}), {s['seconds']:.1f} s")
+    typer.echo(f"baseline: {_arm_line(s)}")
 
 
 @app.command()
@@ -151,8 +155,8 @@ def check() -> None:
 
     params, proj = _ctx()
     r = run_check(params.check, proj.prepared, proj.root, proj.finetuned, proj.baseline, proj.metrics / "check.json")
-    typer.echo(f"check: transfer {r['transfer_acc']:.3f} vs scratch {r['scratch_acc']:.3f} -> NTG {r['ntg']:+.3f} "
-               f"(gate: <= {r['max_ntg']:+.3f}) passed")
+    typer.echo(f"check: transfer {r.transfer_acc:.3f} vs scratch {r.scratch_acc:.3f} -> NTG {r.ntg:+.3f} "
+               f"(gate: <= {r.max_ntg:+.3f}) passed")
 
 
 @app.command()
@@ -162,33 +166,17 @@ def export() -> None:
 
     params, proj = _ctx()
     r = run_export(params.export, proj.prepared, proj.root, proj.finetuned, proj.exported, proj.metrics / "export.json")
-    typer.echo(f"export: {_rel(proj.exported / 'model.onnx')}  parity max|diff| {r['parity_max_abs_diff']:.2e}, "
-               f"top-1 agreement {r['top1_agreement']:.4f}")
+    typer.echo(f"export: {_rel(proj.exported / 'model.onnx')}  parity max|diff| {r.parity_max_abs_diff:.2e}, "
+               f"top-1 agreement {r.top1_agreement:.4f}")
 
 
 @app.command()
 def summary() -> None:
-    """Print the run's headline: ranking, transfer vs scratch, NTG, parity."""
+    """Print the run's headline: ranking, transfer vs scratch, NTG, parity (what has been run so far)."""
+    from graftline.summary import headline
+
     _, proj = _ctx()
-
-    def read(p: Path):
-        if not p.is_file():
-            raise GraftlineError(f"{_rel(p)} not found: run the pipeline first (`make run` or `dvc repro`).")
-        return json.loads(p.read_text())
-
-    sel, chk, exp = read(proj.reports / "selection.json"), read(proj.metrics / "check.json"), read(proj.metrics / "export.json")
-    on = sel["scored_on"]
-    views = f" x {on['views']} views" if on.get("views", 1) > 1 else ""
-    typer.echo(f"Source ranking by {sel['estimator']} (scored on {on['images']} labelled images{views}):")
-    for i, e in enumerate(sel["ranking"], 1):
-        mark = "  <- selected" if e["candidate"] == sel["selected"] else ""
-        typer.echo(f"  {i}. {e['candidate']:<36} {e[sel['estimator']]:+.4f}{mark}")
-    typer.echo(f"Transfer vs scratch on {chk['test_images']} test images: {chk['transfer_acc']:.3f} vs "
-               f"{chk['scratch_acc']:.3f} ({100 * (chk['transfer_acc'] - chk['scratch_acc']):+.1f} points)")
-    typer.echo(f"Negative transfer gap NTG = {chk['ntg']:+.3f} (gate <= {chk['max_ntg']:+.3f}: "
-               f"{'passed' if chk['passed'] else 'FAILED'})")
-    typer.echo(f"ONNX parity: max |logit diff| {exp['parity_max_abs_diff']:.2e}, top-1 agreement "
-               f"{100 * exp['top1_agreement']:.1f}% -> {_rel(proj.exported / 'model.onnx')}")
+    typer.echo(headline(proj))
 
 
 @app.command()
@@ -208,6 +196,9 @@ def predict(
 def main() -> None:
     import click
 
+    from graftline.log import setup_logging
+
+    setup_logging()
     try:
         app(standalone_mode=False)
     except GraftlineError as exc:

@@ -10,8 +10,8 @@ import pandas as pd
 
 from graftline.config import DataParams
 from graftline.data.prepare import run_prepare
-from graftline.validate.dupes import near_pairs
-from graftline.validate.facts import compute_facts
+from graftline.data.dupes import near_pairs
+from graftline.data.facts import compute_facts
 from tests.conftest import deep_update, write_params
 from tests.unit.test_bad_inputs import BASE, make_images, run, smooth
 

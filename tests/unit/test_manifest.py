@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 
 from graftline.config import DataParams
-from graftline.data.manifest import assign_splits, read_csv, read_manifest, scan_folder, Row
+from graftline.data.manifest import Row, read_manifest
+from graftline.data.sources import read_csv, scan_folder
+from graftline.data.splits import assign_splits
 from graftline.data.prepare import run_prepare
 from graftline.errors import DataError
 

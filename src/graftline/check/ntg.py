@@ -11,10 +11,10 @@ from pathlib import Path
 
 from graftline.config import CheckParams
 from graftline.errors import GateFailed
+from graftline.data.dataset import load_split
+from graftline.eval.logits import accuracy
 from graftline.models import weights
-from graftline.project import write_json_atomic
-from graftline.train.finetune import load_split
-from graftline.train.loop import accuracy
+from graftline.results import CheckResult
 
 
 def ntg(transfer_acc: float, scratch_acc: float) -> float:
@@ -23,19 +23,19 @@ def ntg(transfer_acc: float, scratch_acc: float) -> float:
 
 
 def run_check(p: CheckParams, prepared: Path, project_root: Path, finetuned: Path, baseline: Path,
-              metrics_path: Path) -> dict:
+              metrics_path: Path) -> CheckResult:
     """Evaluate both arms on the test split; write ``metrics_path``; raise GateFailed if NTG > max_ntg."""
     transfer, tmeta = weights.load(finetuned / "model")
     scratch, smeta = weights.load(baseline / "model")
-    x, y, classes, dmeta = load_split(prepared, project_root, "test", tmeta["in_chans"], tmeta["input_size"][1:])
-    t_acc = accuracy(transfer, x, y, tmeta["mean"], tmeta["std"])
-    s_acc = accuracy(scratch, x, y, smeta["mean"], smeta["std"])
+    test = load_split(prepared, project_root, "test", tmeta["in_chans"], tmeta["input_size"][1:])
+    t_acc = accuracy(transfer, test.data, None, tmeta["mean"], tmeta["std"])
+    s_acc = accuracy(scratch, test.data, None, smeta["mean"], smeta["std"])
     gap = ntg(t_acc, s_acc)
-    result = {"transfer_acc": t_acc, "scratch_acc": s_acc, "ntg": gap, "max_ntg": p.max_ntg,
-              "passed": gap <= p.max_ntg, "test_images": len(y), "source": tmeta["source"],
-              "architecture": tmeta["architecture"], "data_hash": dmeta["data_hash"]}
-    write_json_atomic(metrics_path, result)
-    if not result["passed"]:
+    result = CheckResult(transfer_acc=t_acc, scratch_acc=s_acc, ntg=gap, max_ntg=p.max_ntg, passed=gap <= p.max_ntg,
+                         test_images=len(test), source=tmeta["source"], architecture=tmeta["architecture"],
+                         data_hash=test.meta["data_hash"])
+    result.write(metrics_path)
+    if not result.passed:
         raise GateFailed(
             f"negative transfer: the model fine-tuned from {tmeta['source']} scores {t_acc:.3f} on the test split, "
             f"scratch scores {s_acc:.3f}; NTG = {gap:+.3f} > check.max_ntg = {p.max_ntg:+.3f} ({metrics_path}). "

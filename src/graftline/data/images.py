@@ -109,18 +109,49 @@ def decode(path: Path, in_chans: int, max_pixels: int | None = None, color_mode:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
+def resize_bilinear(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float32 [H, W, C] -> [*size, C], bilinear with half-pixel centres and edge clamping.
+
+    The same arithmetic as ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`` (no antialias),
+    in numpy, so training (torch) and serving (onnxruntime, no torch) resize an image to the same numbers.
+    """
+    for axis, out in ((0, size[0]), (1, size[1])):
+        n = a.shape[axis]
+        if n == out:
+            continue
+        src = np.maximum((np.arange(out, dtype=np.float64) + 0.5) * (n / out) - 0.5, 0.0)
+        i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
+        i1 = np.minimum(i0 + 1, n - 1)
+        w = (src - i0).astype(np.float32)
+        shape = [1] * a.ndim
+        shape[axis] = out
+        w = w.reshape(shape)
+        a = np.take(a, i0, axis=axis) * (1 - w) + np.take(a, i1, axis=axis) * w
+    return a
+
+
+def to_float(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 [H, W] or [H, W, C] -> float32 [C, *size] in [0, 1] (resized with ``resize_bilinear``)."""
+    f = a.astype(np.float32) / np.float32(255.0)
+    f = f[:, :, None] if f.ndim == 2 else f
+    return np.ascontiguousarray(resize_bilinear(f, tuple(size)).transpose(2, 0, 1), dtype=np.float32)
+
+
+def load_image(path: Path, in_chans: int, size: tuple[int, int], color_mode: str = "auto",
+               max_pixels: int | None = None) -> np.ndarray:
+    """The one path from a file to a model's input: decode (colour policy), resize -> float32 [C, H, W] in [0, 1].
+
+    Training (the streaming dataset), evaluation and serving (``graftline predict``) all call this; it needs
+    numpy and PIL only.
+    """
+    return to_float(decode(path, in_chans, max_pixels, color_mode), size)
+
+
 def to_input(arrays: list[np.ndarray] | np.ndarray, size: tuple[int, int]) -> "torch.Tensor":
     """uint8 images ([H, W] or [H, W, C], any sizes) -> float tensor [N, C, *size] in [0, 1]."""
     import torch
-    import torch.nn.functional as F
 
-    out = []
-    for a in arrays:
-        t = torch.from_numpy(np.array(a, dtype=np.float32, copy=True)).div_(255.0)
-        t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
-        if tuple(t.shape[-2:]) != tuple(size):
-            t = F.interpolate(t, size=size, mode="bilinear", align_corners=False)
-        out.append(t[0])
+    out = [torch.from_numpy(to_float(np.asarray(a), size)) for a in arrays]
     return torch.stack(out) if out else torch.empty(0)
 
 
@@ -130,16 +161,3 @@ def normalize(x: "torch.Tensor", mean: list[float], std: list[float]) -> "torch.
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     return (x - m) / s
-
-
-def load_rows(root: Path, paths: list[str], in_chans: int, size: tuple[int, int], progress: str | None = None,
-              color_mode: str = "auto", max_pixels: int | None = None) -> "torch.Tensor":
-    """Decode the manifest's images (relative to ``root``) into one [N, C, H, W] tensor in [0, 1].
-
-    ``color_mode``/``max_pixels``: the data's policy, recorded in ``data/prepared/meta.json``.
-    """
-    from tqdm import tqdm
-
-    arrays = [decode(root / p, in_chans, max_pixels, color_mode)
-              for p in tqdm(paths, desc=progress, disable=progress is None or len(paths) < 500)]
-    return to_input(arrays, size)

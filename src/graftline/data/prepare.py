@@ -15,10 +15,13 @@ from pathlib import Path
 
 from graftline.config import DataParams, DemoParams
 from graftline.data import demo
-from graftline.data.manifest import assign_splits, manifest_bytes, read_csv, reject, scan_folder
+from graftline.data.manifest import manifest_bytes
+from graftline.data.sources import read_csv, reject, scan_folder
+from graftline.data.splits import assign_splits
 from graftline.project import atomic_dir
-from graftline.validate.dupes import near_pairs
-from graftline.validate.facts import compute_facts
+from graftline.results import PrepareResult
+from graftline.data.dupes import near_pairs
+from graftline.data.facts import compute_facts
 
 FACT_COLUMNS = ["path", "label", "split", "bytes", "sha256", "width", "height", "mode", "decodable", "error",
                 "mean", "std", "phash"]
@@ -29,7 +32,7 @@ def facts_cache(project_root: Path) -> Path:
 
 
 def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoParams | None = None,
-                progress: bool = True) -> dict:
+                progress: bool = True) -> PrepareResult:
     """Scan the data, compute every image's facts, split, and write ``out`` atomically.
 
     With ``data.source: demo`` and no data at ``data.root`` yet, the embedded default is generated first (the DVC
@@ -65,9 +68,9 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
     rel_root = data_root.resolve().relative_to(project_root.resolve()).as_posix() \
         if data_root.resolve().is_relative_to(project_root.resolve()) else str(data_root.resolve())
     counts = {s: sum(r.split == s for r in kept) for s in ("train", "val", "test")}
-    meta = {"root": rel_root, "source": p.source, "data_hash": data_hash, "images": len(kept), "splits": counts,
-            "scanned": len(rows), "color_mode": p.color_mode, "max_pixels": p.max_pixels,
-            "facts": {"decoded": stats["decoded"], "cached": stats["cached"]}}
+    meta = PrepareResult(root=rel_root, source=p.source, data_hash=data_hash, images=len(kept), splits=counts,
+                         scanned=len(rows), color_mode=p.color_mode, max_pixels=p.max_pixels,
+                         facts={"decoded": stats["decoded"], "cached": stats["cached"]})
     by_path = facts.set_index("path")
     kept_facts = by_path.loc[[r.path for r in kept]].reset_index()
     kept_facts["label"] = [r.label for r in kept]
@@ -77,6 +80,6 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
         (tmp / "classes.json").write_text(json.dumps(classes, indent=2))
         # Cache hits are not part of the data: left in meta.json they change data/staged's hash whenever the cache
         # state differs, and DVC then re-runs every stage downstream for identical data.
-        (tmp / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "facts"}, indent=2))
+        (tmp / "meta.json").write_text(json.dumps(meta.model_dump(mode="json", exclude={"facts", "made_by"}), indent=2))
         kept_facts[FACT_COLUMNS].to_csv(tmp / "facts.csv", index=False, lineterminator="\n")
     return meta

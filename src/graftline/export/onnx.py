@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from graftline.config import ExportParams
-from graftline.data.images import normalize
+from graftline.data.dataset import load_split
 from graftline.errors import GateFailed
+from graftline.eval.logits import batches, predict_logits, prep
 from graftline.models import weights
-from graftline.project import atomic_dir, write_json_atomic
-from graftline.train.finetune import load_split
+from graftline.project import atomic_dir
+from graftline.results import ExportResult
 
 
 def export_onnx(model: torch.nn.Module, input_size: list[int], path: Path, opset: int) -> None:
@@ -68,33 +69,32 @@ def session(path: Path, threads: int | None = None):
 
 
 def run_export(p: ExportParams, prepared: Path, project_root: Path, finetuned: Path, out: Path,
-               metrics_path: Path) -> dict:
+               metrics_path: Path) -> ExportResult:
     """Export, then check parity against the torch model on the test split; raise GateFailed if it fails."""
     model, meta = weights.load(finetuned / "model")
-    x, y, _, _ = load_split(prepared, project_root, "test", meta["in_chans"], meta["input_size"][1:])
-    xn = normalize(x, meta["mean"], meta["std"])
+    test = load_split(prepared, project_root, "test", meta["in_chans"], meta["input_size"][1:])
+    y = test.y
     with atomic_dir(out) as tmp:
         t0 = time.perf_counter()
         export_onnx(model, meta["input_size"], tmp / "model.onnx", p.opset)
         strip_debug_metadata(tmp / "model.onnx")
         export_s = time.perf_counter() - t0
-        with torch.inference_mode():
-            ref = torch.cat([model(xn[i: i + 256]) for i in range(0, len(xn), 256)]).numpy()
+        ref = predict_logits(model, test.data, meta["mean"], meta["std"]).numpy()
         sess = session(tmp / "model.onnx")
-        got = np.concatenate([sess.run(["logits"], {"input": xn[i: i + 256].numpy()})[0]
-                              for i in range(0, len(xn), 256)])
+        got = np.concatenate([sess.run(["logits"], {"input": prep(x, meta["mean"], meta["std"]).numpy()})[0]
+                              for x in batches(test.data)] or [np.zeros((0, meta["num_classes"]), np.float32)])
         diff = float(np.abs(ref - got).max()) if len(ref) else 0.0
         agree = float((ref.argmax(1) == got.argmax(1)).mean()) if len(ref) else 1.0
         onnx_acc = float((got.argmax(1) == y.numpy()).mean()) if len(ref) else float("nan")
         digest = hashlib.sha256((tmp / "model.onnx").read_bytes()).hexdigest()
         shutil.copyfile(finetuned / "model.json", tmp / "model.json")  # preprocessing + classes travel with it
-        result = {"parity_max_abs_diff": diff, "top1_agreement": agree, "parity_atol": p.parity_atol,
-                  "passed": diff <= p.parity_atol and agree >= p.min_top1_agreement, "test_images": len(y),
-                  "onnx_test_acc": onnx_acc, "export_seconds": round(export_s, 2), "opset": p.opset,
-                  "onnx_sha256": digest, "model_sha256": meta.get("weights_sha256"),
-                  "data_hash": meta["data_hash"]}
-        write_json_atomic(metrics_path, result)
-        if not result["passed"]:
+        result = ExportResult(
+            parity_max_abs_diff=diff, top1_agreement=agree, parity_atol=p.parity_atol,
+            passed=diff <= p.parity_atol and agree >= p.min_top1_agreement, test_images=len(y),
+            onnx_test_acc=onnx_acc, export_seconds=round(export_s, 2), opset=p.opset, onnx_sha256=digest,
+            model_sha256=meta.get("weights_sha256"), data_hash=meta["data_hash"])
+        result.write(metrics_path)
+        if not result.passed:
             raise GateFailed(
                 f"ONNX parity failed for {tmp.parent / 'model.onnx'}: max |logit difference| {diff:.2e} "
                 f"(allowed {p.parity_atol:.0e}), top-1 agreement {agree:.4f} (required {p.min_top1_agreement}). "

@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graftline.data.images import load_rows, normalize
+from graftline.data.augment import augment_batch
+from graftline.data.dataset import ImageDataset
+from graftline.data.images import normalize
+from graftline.eval.logits import batches, device_of
 
 CACHE_VERSION = 1  # bump when what is extracted changes
 
@@ -35,37 +38,29 @@ class Target:
 
 
 @torch.inference_mode()
-def extract(model: torch.nn.Module, x: torch.Tensor, mean, std, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
-    """(penultimate features [N, head_hidden_size], source-head logits [N, source classes] or None) in eval mode.
+def extract(model: torch.nn.Module, data, mean, std, batch_size: int = 256, views: int = 1,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """(penultimate features [V*N, head_hidden_size], source-head logits [V*N, source classes] or None), eval mode.
 
-    ``forward_features`` once, then ``forward_head`` with and without ``pre_logits`` — timm's own split, so the
-    features are exactly what the new head will see.
+    ``data`` is a tensor or a streaming dataset (``graftline.data.dataset``); view 0 is the images as they are,
+    views 1.. are augmented copies (the training augmentation), view-major. ``forward_features`` once, then
+    ``forward_head`` with and without ``pre_logits`` — timm's own split, so the features are exactly what the new
+    head will see. Runs on the model's device (a GPU when select put it there).
     """
     model.eval()
+    dev = device_of(model)
     feats, logits = [], []
     has_head = getattr(model, "num_classes", 0) > 0
-    for i in range(0, len(x), batch_size):
-        f = model.forward_features(normalize(x[i: i + batch_size], mean, std))
-        feats.append(model.forward_head(f, pre_logits=True).flatten(1).float().numpy())
-        if has_head:
-            logits.append(model.forward_head(f).float().numpy())
+    g = torch.Generator().manual_seed(seed)
+    for v in range(max(1, views)):
+        for x in batches(data, batch_size):
+            x = x if v == 0 else augment_batch(x, g)
+            f = model.forward_features(normalize(x.to(dev), mean, std))
+            feats.append(model.forward_head(f, pre_logits=True).flatten(1).float().cpu().numpy())
+            if has_head:
+                logits.append(model.forward_head(f).float().cpu().numpy())
     f = np.concatenate(feats) if feats else np.zeros((0, 0), np.float32)
     return f, (np.concatenate(logits) if has_head and logits else None)
-
-
-def penultimate(model: torch.nn.Module, x: torch.Tensor, mean, std, batch_size: int = 256) -> np.ndarray:
-    """Penultimate features only, float64 [N, D]."""
-    return extract(model, x, mean, std, batch_size)[0].astype(np.float64)
-
-
-def views_of(x: torch.Tensor, views: int, seed: int = 0) -> torch.Tensor:
-    """The images (view 0) and ``views - 1`` augmented copies, the training loop's augmentation, stacked [V*N, ...]."""
-    if views <= 1:
-        return x
-    from graftline.train.loop import augment_batch
-
-    g = torch.Generator().manual_seed(seed)
-    return torch.cat([x] + [augment_batch(x, g) for _ in range(views - 1)])
 
 
 def cache_key(weights_sha256: str, target: Target, meta: dict, views: int) -> str:
@@ -87,9 +82,11 @@ def candidate_features(model: torch.nn.Module, meta: dict, target: Target, views
                     return z["features"], (z["logits"] if "logits" in z.files else None), True
             except (OSError, ValueError, KeyError):  # a damaged entry is recomputed, never trusted
                 path.unlink(missing_ok=True)
-    x = load_rows(Path(target.root), list(target.paths), meta["in_chans"], tuple(meta["input_size"][1:]),
-                  color_mode=target.color_mode, max_pixels=target.max_pixels)
-    feats, logits = extract(model, views_of(x, views), meta["mean"], meta["std"], batch_size)
+    data = ImageDataset(Path(target.root), list(target.paths), torch.tensor(target.labels), meta["in_chans"],
+                        tuple(meta["input_size"][1:]), color_mode=target.color_mode, max_pixels=target.max_pixels)
+    if torch.cuda.is_available():
+        model.to("cuda")
+    feats, logits = extract(model, data, meta["mean"], meta["std"], batch_size, views)
     if path is not None:
         from graftline.project import write_bytes_atomic
         import io

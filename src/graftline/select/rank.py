@@ -8,6 +8,8 @@ candidates are scored in parallel on a dask.distributed cluster — a LocalClust
 
 from __future__ import annotations
 
+import logging
+
 import time
 from pathlib import Path
 
@@ -18,10 +20,13 @@ from graftline.data.manifest import read_manifest
 from graftline.errors import ModelError
 from graftline.models.candidates import Candidate, load, resolve
 from graftline.project import write_json_atomic
+from graftline.results import SelectionReport
 from graftline.select import estimators as E
 from graftline.select.features import Target, candidate_features
 
 # Every estimator is computed for every candidate and kept in the report; `select.estimator` only orders them.
+log = logging.getLogger(__name__)
+
 SCALES = {
     "logme": ("LogME is the maximised log evidence per sample of a Bayesian linear model on the features: a "
               "log-density, not a probability, so it can exceed 1 or be negative. Only differences between "
@@ -137,7 +142,7 @@ def _run_dask(cands: list[dict], target: Target, settings: dict, p: SelectParams
 
 
 def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Path, report_path: Path,
-               metrics_path: Path | None = None) -> dict:
+               metrics_path: Path | None = None) -> SelectionReport:
     """Score each candidate with every estimator; rank by ``p.estimator``; write ``report_path``.
 
     Timings go to ``metrics_path``: the report is a dependency of fine-tuning and must not change when only the
@@ -162,7 +167,7 @@ def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Pat
     skipped = [r for r in results if "skipped" in r]
     scored = [r for r in results if "skipped" not in r]
     for r in skipped:
-        print(f"select: skipped {r['candidate']}: {r['skipped']}", flush=True)
+        log.warning("select: skipped %s: %s", r["candidate"], r["skipped"])
     if not scored:
         raise ModelError("select: no candidate could be loaded (all skipped); see the reasons above.")
     add_ensemble(scored)
@@ -175,25 +180,25 @@ def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Pat
                          f"{', '.join(missing)} lack(s). Fix: choose logme, h_score or knn.")
     ranking = sorted(scored, key=lambda e: e[key], reverse=True)
     for e in ranking:
-        print(f"select: {e['candidate']:<36} {key} {e[key]:+.4f}", flush=True)
+        log.info("select: %-36s %s %+.4f", e["candidate"], key, e[key])
     best = ranking[0]
     margin = best[key] - ranking[1][key] if len(ranking) > 1 else None
-    report = {
-        "estimator": key,
-        "scored_on": {"splits": list(splits), "images": len(scored_rows), "views": p.views,
-                      "classes": len(set(target.labels))},
-        "data_hash": meta["data_hash"],
-        "ranking": ranking,
-        "selected": best["candidate"],
-        "selected_spec": best["spec"],
-        "why": (f"highest {key} ({best[key]:+.4f})"
-                + (f", {margin:.4f} above the runner-up {ranking[1]['candidate']}" if margin is not None else "")
-                + f" of {len(ranking)} candidates scored on {len(scored_rows)} labelled images"
-                + (f" x {p.views} views" if p.views > 1 else "")),
-        "skipped": [{"candidate": r["candidate"], "reason": r["skipped"]} for r in skipped],
-        "scale": SCALES,
-    }
-    write_json_atomic(report_path, report)
+    report = SelectionReport(
+        estimator=key,
+        scored_on={"splits": list(splits), "images": len(scored_rows), "views": p.views,
+                   "classes": len(set(target.labels))},
+        data_hash=meta["data_hash"],
+        ranking=ranking,
+        selected=best["candidate"],
+        selected_spec=best["spec"],
+        why=(f"highest {key} ({best[key]:+.4f})"
+             + (f", {margin:.4f} above the runner-up {ranking[1]['candidate']}" if margin is not None else "")
+             + f" of {len(ranking)} candidates scored on {len(scored_rows)} labelled images"
+             + (f" x {p.views} views" if p.views > 1 else "")),
+        skipped=[{"candidate": r["candidate"], "reason": r["skipped"]} for r in skipped],
+        scale=SCALES,
+    )
+    report.write(report_path)
     if metrics_path is not None:
         write_json_atomic(metrics_path, {"wall_seconds": round(wall, 3), "executor": p.executor,
                                          "candidates": timings})

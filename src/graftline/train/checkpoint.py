@@ -9,8 +9,8 @@ resumed, so editing params.yaml after a crash starts afresh instead of silently 
 from __future__ import annotations
 
 import io
+import logging
 import shutil
-import sys
 from pathlib import Path
 
 import torch
@@ -18,7 +18,8 @@ import torch
 from graftline.project import write_bytes_atomic
 from graftline.train import distributed as dist
 
-FORMAT = 1
+FORMAT = 2  # 2: stateless data order (the step is the whole sampler state)
+log = logging.getLogger(__name__)
 
 
 def save(path: Path, fingerprint: str, state: dict) -> None:
@@ -37,15 +38,14 @@ def load(path: Path, fingerprint: str) -> dict | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a checkpoint we cannot read is not worth failing the run for
-        print(f"warning: ignoring unreadable checkpoint {path} ({type(exc).__name__}: {exc}); starting afresh",
-              file=sys.stderr)
+        log.warning("ignoring unreadable checkpoint %s (%s: %s); starting afresh", path, type(exc).__name__, exc)
         return None
     if state.get("format") != FORMAT or state.get("fingerprint") != fingerprint:
-        print(f"note: {path} belongs to another configuration (params, data or starting weights changed); "
-              "starting afresh", file=sys.stderr)
+        log.info("%s belongs to another configuration (params, data or starting weights changed); starting afresh",
+                 path)
         return None
     if dist.is_main():
-        print(f"resuming from {path} at step {state['step']}", file=sys.stderr, flush=True)
+        log.info("resuming from %s at step %d", path, state["step"])
     return state
 
 

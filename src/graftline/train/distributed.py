@@ -1,7 +1,7 @@
 """DDP under ``torchrun``: the same loop on N processes (gloo on CPU, nccl on GPU).
 
 Outside ``torchrun`` (``WORLD_SIZE`` unset or 1) every function is a no-op, so the loop reads the same either way.
-Every process draws the same global batch from the same generator and trains on its own slice; DDP averages the
+Every process computes the same global batch (``sampler.StepSampler``) and loads and trains on its own slice; DDP averages the
 gradients, so the effective batch stays ``finetune.batch_size``. Only the main process (rank 0) writes files.
 """
 
@@ -40,13 +40,6 @@ def init() -> None:
         if backend == "nccl":
             torch.cuda.set_device(local_rank())
         td.init_process_group(backend)
-
-
-def shard(t: torch.Tensor) -> torch.Tensor:
-    """This process's slice of a global batch (contiguous, so the split is the same at any batch size)."""
-    if not active():
-        return t
-    return t.tensor_split(td.get_world_size())[td.get_rank()]
 
 
 def wrap(model: torch.nn.Module, current, device: torch.device):

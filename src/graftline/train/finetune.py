@@ -2,7 +2,7 @@
 
 ``finetune``: the selected candidate's pretrained weights with a new head, trained with ``finetune.strategy``
 (train/strategies.py) and ``finetune.regularizer`` (train/regularizers.py); forgetting of the source task is
-measured (check/forgetting.py). ``baseline``: the same architecture from random initialisation, the
+measured (eval/forgetting.py). ``baseline``: the same architecture from random initialisation, the
 same data, steps, batch and recipe — only the learning rate is its own (``check.scratch_lr``), because a scratch
 model tuned with a fine-tuning rate is an under-trained straw man.
 """
@@ -12,37 +12,28 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from graftline.check import forgetting as forgetting_
-from graftline.check.forgetting import source_eval_set
 from graftline.config import FinetuneParams, section_hash
-from graftline.data.images import load_rows
-from graftline.data.manifest import read_manifest
+from graftline.data.dataset import load_split
 from graftline.errors import ModelError
+from graftline.eval import forgetting as forgetting_
+from graftline.eval.forgetting import source_eval_set
 from graftline.models import weights
-from graftline.project import atomic_dir, write_json_atomic
 from graftline.models.candidates import Candidate, load as load_candidate
+from graftline.models.heads import head_param_names
+from graftline.project import atomic_dir
+from graftline.results import SelectionReport, TrainResult
 from graftline.train import checkpoint as ckpt
 from graftline.train import distributed as dist
 from graftline.train import regularizers
-from graftline.train.loop import Recipe
-from graftline.train.strategies import Data, head_param_names, run_strategy
-
-
-def load_split(prepared: Path, project_root: Path, split: str, in_chans: int, size) -> tuple[torch.Tensor, torch.Tensor, list[str], dict]:
-    rows, classes, meta = read_manifest(prepared)
-    root = (project_root / meta["root"]).resolve()
-    part = [r for r in rows if r.split == split]
-    x = load_rows(root, [r.path for r in part], in_chans, tuple(size), progress=f"load {split}",
-                  color_mode=meta.get("color_mode", "auto"), max_pixels=meta.get("max_pixels"))
-    y = torch.tensor([classes.index(r.label) for r in part], dtype=torch.long)
-    return x, y, classes, meta
+from graftline.train.curves import Curves
+from graftline.train.loop import FitData
+from graftline.train.recipe import Hooks, Recipe
+from graftline.train.strategies import run_strategy
 
 
 def init_model(pretrained: torch.nn.Module | None, src_meta: dict, num_classes: int,
@@ -76,66 +67,6 @@ def _probe_recipe(p: FinetuneParams) -> Recipe:
     return replace(_recipe(p, p.probe_lr), steps=p.probe_steps, warmup_steps=0, augment=False)
 
 
-class _Curves:
-    """dvclive rows, one per epoch as they come (``dvc exp show`` / ``dvc plots``); the probe phase is prefixed."""
-
-    def __init__(self, live_dir: Path, probe_steps: int = 0):
-        self.live_dir, self.live, self.rows = live_dir, None, []
-        self.probe_steps = probe_steps  # lp_ft: the fine-tuning rows are plotted after the probe's
-        if not dist.is_main():
-            return
-        try:
-            from dvclive import Live
-
-            self.live = Live(dir=str(live_dir), report=None, save_dvc_exp=False, dvcyaml=None)
-        except Exception as exc:  # noqa: BLE001 - e.g. dvclive in a git repo with no commit yet (scmrepo "Empty git repo")
-            print(f"warning: dvclive could not start ({type(exc).__name__}: {exc}); the summary and "
-                  f"{live_dir / 'curves.png'} are still written", file=sys.stderr)
-
-    def __call__(self, phase: str, row: dict) -> None:
-        self.rows.append({"phase": phase, **row})
-        if self.live is None:
-            return
-        prefix = "" if phase == "train" else f"{phase}/"
-        offset = 0 if phase != "train" else self.probe_steps
-        self.live.step = row["step"] + offset
-        for k in ("train_loss", "val_acc", "lr"):
-            if k in row:
-                self.live.log_metric(prefix + k, row[k])
-
-    def close(self, summary: dict) -> None:
-        if self.live is not None:
-            for k, v in summary.items():
-                self.live.summary[k] = v
-            self.live.end()
-        if dist.is_main():
-            self.live_dir.mkdir(parents=True, exist_ok=True)
-            _plot(self.live_dir / "curves.png", self.rows, self.live_dir.name)
-
-
-def _plot(path: Path, history: list[dict], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    history = [h for h in history if h.get("phase", "train") == "train"] or history
-    steps = [h["step"] for h in history]
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    ax.plot(steps, [h["train_loss"] for h in history], label="train loss", color="tab:blue")
-    ax.set_xlabel("step")
-    ax.set_ylabel("train loss")
-    if any("val_acc" in h for h in history):
-        ax2 = ax.twinx()
-        ax2.plot(steps, [h.get("val_acc", np.nan) for h in history], label="val acc", color="tab:orange")
-        ax2.set_ylabel("val accuracy")
-        ax2.set_ylim(0, 1)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def _fingerprint(arm: str, p: FinetuneParams, lr: float, data_hash: str, start_sha: str | None) -> str:
     """What a checkpoint must match to be resumed: the arm's params, its rate, the data and the starting weights."""
     blob = json.dumps([arm, p.model_dump(mode="json", exclude={"resume", "device", "amp"}), lr, data_hash,
@@ -160,14 +91,15 @@ def _penalty(p: FinetuneParams, model: torch.nn.Module, source: torch.nn.Module,
 
 
 def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_root: Path, out: Path,
-               live_dir: Path, selection_path: Path, zoo_dir: Path, pretrained: bool) -> dict:
+               live_dir: Path, selection_path: Path, pretrained: bool) -> TrainResult:
     dist.init()
-    selection = json.loads(selection_path.read_text())
-    source = selection["selected"]
-    model, src_meta = load_candidate(Candidate.from_dict(selection["selected_spec"]), project_root)
+    selection = SelectionReport.read(selection_path)
+    source = selection.selected
+    model, src_meta = load_candidate(Candidate.from_dict(selection.selected_spec), project_root)
     size = src_meta["input_size"][1:]
-    x, y, classes, dmeta = load_split(prepared, project_root, "train", src_meta["in_chans"], size)
-    xv, yv, _, _ = load_split(prepared, project_root, "val", src_meta["in_chans"], size)
+    train = load_split(prepared, project_root, "train", src_meta["in_chans"], size)
+    val = load_split(prepared, project_root, "val", src_meta["in_chans"], size)
+    classes, dmeta = train.classes, train.meta
     mean, std = src_meta["mean"], src_meta["std"]
     strategy = p.strategy if pretrained else "full"  # scratch has nothing to probe, protect or unfreeze
     source_model = copy.deepcopy(model) if pretrained else None
@@ -181,11 +113,11 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_r
         recipe = replace(recipe, weight_decay=0.0)  # L2-SP replaces weight decay (see regularizers.py)
     ckpt_dir = project_root / "checkpoints" / arm
     fingerprint = _fingerprint(arm, arm_p, lr, dmeta["data_hash"], src_meta.get("weights_sha256"))
-    curves = _Curves(live_dir, p.probe_steps if strategy == "lp_ft" else 0)
-    result, facts = run_strategy(strategy, model, Data(x, y, xv, yv, mean, std), recipe, _probe_recipe(p),
-                                 penalty, ckpt_dir if p.resume else None, fingerprint,
-                                 layer_decay=p.layer_decay, unfreeze_every=p.unfreeze_every, on_eval=curves,
-                                 desc=arm)
+    curves = Curves(live_dir, p.probe_steps if strategy == "lp_ft" else 0)
+    hooks = Hooks(penalty=penalty, on_eval=curves, fingerprint=fingerprint, desc=arm)
+    result, facts = run_strategy(strategy, model, FitData(train.data, val.data, mean, std), recipe, _probe_recipe(p),
+                                 hooks, ckpt_dir if p.resume else None, layer_decay=p.layer_decay,
+                                 unfreeze_every=p.unfreeze_every)
     forgetting = forgetting_.measure(source_model, model, src, mean, std) if src is not None else None
     meta = {
         "architecture": src_meta["architecture"], "model_kwargs": src_meta["model_kwargs"],
@@ -194,36 +126,36 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_r
         "data_hash": dmeta["data_hash"], "params_hash": section_hash(p.model_copy(update={"lr": lr})),
         "init": "pretrained" if pretrained else "scratch", "source_weights_sha256": src_meta.get("weights_sha256"),
         "strategy": strategy, "regularizer": arm_p.regularizer,
+        "color_mode": dmeta.get("color_mode", "auto"),
     }
-    val_acc = result.best_val_acc if p.keep_best else result.final_val_acc
-    summary = {"val_acc": val_acc, "best_val_acc": result.best_val_acc, "best_step": result.best_step,
-               "kept_step": result.kept_step, "steps": p.steps, "steps_done": result.steps_done,
-               "stopped_early": result.stopped_early, "lr": lr, "strategy": strategy,
-               "regularizer": arm_p.regularizer, "train_images": len(y), "val_images": len(yv),
-               "seconds": round(result.seconds, 2), "resumed_from_step": result.resumed_from,
-               "processes": dist.world_size(), "init": meta["init"], "source": meta["source"],
-               "forgetting": forgetting, **{k: v for k, v in facts.items() if k != "strategy"}}
+    summary = TrainResult(
+        val_acc=result.best_val_acc if p.keep_best else result.final_val_acc, best_val_acc=result.best_val_acc,
+        best_step=result.best_step, kept_step=result.kept_step, steps=p.steps, steps_done=result.steps_done,
+        stopped_early=result.stopped_early, lr=lr, strategy=strategy, regularizer=arm_p.regularizer,
+        train_images=len(train), val_images=len(val), seconds=round(result.seconds, 2),
+        resumed_from_step=result.resumed_from, processes=dist.world_size(), init=meta["init"],
+        source=meta["source"], forgetting=forgetting, **{k: v for k, v in facts.items() if k != "strategy"})
     if not dist.is_main():
         return summary
     with atomic_dir(out) as tmp:
-        summary["model_sha256"] = weights.save(tmp / "model", model, meta)
-    live = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        summary.model_sha256 = weights.save(tmp / "model", model, meta)
+    live = {k: v for k, v in summary.model_dump().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     curves.close({**live, **({"forgetting": forgetting["forgetting"]} if forgetting else {})})
-    write_json_atomic(live_dir.parent / f"{arm}.json", summary)
+    summary.write(live_dir.parent / f"{arm}.json")
     ckpt.clear(ckpt_dir)  # the run finished: a re-run is a new run, not a resume
     return summary
 
 
 def run_finetune(p: FinetuneParams, prepared: Path, project_root: Path, out: Path, metrics_dir: Path,
-                 selection_path: Path, zoo_dir: Path) -> dict:
+                 selection_path: Path) -> TrainResult:
     """Fine-tune the selected candidate with ``p.strategy`` -> ``models/finetuned``; metrics (forgetting too) in
     ``metrics/``."""
     return _train_arm("finetune", p, p.lr, prepared, project_root, out, metrics_dir / "finetune", selection_path,
-                      zoo_dir, pretrained=True)
+                      pretrained=True)
 
 
 def run_baseline(p: FinetuneParams, scratch_lr: float, prepared: Path, project_root: Path, out: Path,
-                 metrics_dir: Path, selection_path: Path, zoo_dir: Path) -> dict:
+                 metrics_dir: Path, selection_path: Path) -> TrainResult:
     """Train the selected architecture from scratch with the same budget -> ``models/baseline``."""
     return _train_arm("baseline", p, scratch_lr, prepared, project_root, out, metrics_dir / "baseline",
-                      selection_path, zoo_dir, pretrained=False)
+                      selection_path, pretrained=False)

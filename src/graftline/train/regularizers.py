@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from graftline.train.loop import _prep
+from graftline.eval.logits import prep
 
 REGULARIZERS = ("none", "l2_sp", "ewc")
 
@@ -58,7 +58,7 @@ def fisher_diagonal(source_model: torch.nn.Module, x: torch.Tensor, y: torch.Ten
     fisher = {n: torch.zeros_like(p) for n, p in params.items()}
     for i in pick.tolist():
         source_model.zero_grad(set_to_none=True)
-        logp = F.log_softmax(source_model(_prep(x[i: i + 1], mean, std)), dim=1)
+        logp = F.log_softmax(source_model(prep(x[i: i + 1], mean, std)), dim=1)
         (-logp[0, y[i]]).backward()
         for n, p in params.items():
             if p.grad is not None:

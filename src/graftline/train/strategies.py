@@ -16,35 +16,18 @@ Every strategy gets the same regulariser hook (``penalty``) and the same checkpo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from graftline.train.loop import FitResult, Recipe, fit
+from graftline.data.dataset import ArrayData
+from graftline.eval.logits import batches, prep
+from graftline.models.heads import head_param_names
+from graftline.train.loop import FitData, fit
+from graftline.train.recipe import FitResult, Hooks, Recipe
 
 STRATEGIES = ("linear_probe", "full", "lp_ft", "discriminative", "progressive")
-
-
-@dataclass(frozen=True)
-class Data:
-    x: torch.Tensor
-    y: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    mean: list
-    std: list
-
-
-def head_module_name(model: torch.nn.Module) -> str:
-    head = model.get_classifier()
-    return next(n for n, m in model.named_modules() if m is head)
-
-
-def head_param_names(model: torch.nn.Module) -> set[str]:
-    prefix = head_module_name(model) + "."
-    return {n for n, _ in model.named_parameters() if n.startswith(prefix)}
 
 
 def layer_groups(model: torch.nn.Module) -> list[list[str]]:
@@ -58,15 +41,13 @@ def layer_groups(model: torch.nn.Module) -> list[list[str]]:
 
 
 @torch.no_grad()  # not inference_mode: the cached features feed a head that needs autograd
-def extract_features(model: torch.nn.Module, x: torch.Tensor, mean, std, batch_size: int = 256) -> torch.Tensor:
+def extract_features(model: torch.nn.Module, data, mean, std, batch_size: int = 256) -> torch.Tensor:
     """Pre-logits features (the head's input), in eval mode: BatchNorm uses and keeps its running statistics."""
-    from graftline.train.loop import _prep
-
     was = model.training
     model.eval()
     dev = next(model.parameters()).device
-    out = [model.forward_head(model.forward_features(_prep(x[i: i + batch_size].to(dev), mean, std)),
-                              pre_logits=True).float().cpu() for i in range(0, len(x), batch_size)]
+    out = [model.forward_head(model.forward_features(prep(x.to(dev), mean, std)), pre_logits=True).float().cpu()
+           for x in batches(data, batch_size)]
     model.train(was)
     return torch.cat(out)
 
@@ -90,41 +71,46 @@ class ProgressiveUnfreeze:
             self.schedule.append((epoch, k))
 
 
-Penalty = Callable[[torch.nn.Module], torch.Tensor]
-
-
-def linear_probe(model: torch.nn.Module, d: Data, recipe: Recipe, penalty: Penalty | None, ckpt: Path | None,
-                 fingerprint: str, on_eval=None, desc: str | None = None) -> FitResult:
+def linear_probe(model: torch.nn.Module, data: FitData, recipe: Recipe, hooks: Hooks) -> FitResult:
     """Train only ``model.get_classifier()`` on cached features; the body is untouched (weights and BN stats)."""
     head = model.get_classifier()
     head_ids = {id(p) for p in head.parameters()}
     for p in model.parameters():
         p.requires_grad_(id(p) in head_ids)
-    f, fv = extract_features(model, d.x, d.mean, d.std), extract_features(model, d.x_val, d.mean, d.std)
-    result = fit(head, f, d.y, replace(recipe, augment=False), None, None, fv, d.y_val, on_eval, desc,
-                 penalty=penalty, checkpoint=ckpt, fingerprint=fingerprint)
+    f = ArrayData(extract_features(model, data.train, data.mean, data.std), data.train.labels)
+    fv = ArrayData(extract_features(model, data.val, data.mean, data.std), data.val.labels) \
+        if data.val is not None else None
+    result = fit(head, FitData(f, fv), replace(recipe, augment=False), hooks)
     for p in model.parameters():
         p.requires_grad_(True)
     return result
 
 
-def run_strategy(name: str, model: torch.nn.Module, d: Data, recipe: Recipe, probe: Recipe,
-                 penalty: Penalty | None, ckpt_dir: Path | None, fingerprint: str, *, layer_decay: float = 0.7,
-                 unfreeze_every: int = 1, on_eval=None, desc: str | None = None) -> tuple[FitResult, dict]:
-    """Train ``model`` in place with strategy ``name``; return the main phase's result and strategy facts."""
-    ck = (lambda phase: ckpt_dir / f"{phase}.pt") if ckpt_dir is not None else (lambda phase: None)
-    phase_eval = (lambda phase: (lambda row: on_eval(phase, row))) if on_eval else (lambda phase: None)
+def run_strategy(name: str, model: torch.nn.Module, data: FitData, recipe: Recipe, probe: Recipe, hooks: Hooks,
+                 ckpt_dir: Path | None = None, *, layer_decay: float = 0.7,
+                 unfreeze_every: int = 1) -> tuple[FitResult, dict]:
+    """Train ``model`` in place with strategy ``name``; return the main phase's result and strategy facts.
+
+    ``hooks.on_eval`` is called as ``on_eval(phase, row)`` here (phase ``probe`` or ``train``); each phase has its
+    own checkpoint file in ``ckpt_dir``.
+    """
+    def phase(name_: str, **extra) -> Hooks:
+        on_eval = hooks.on_eval
+        return replace(hooks, on_eval=(lambda row: on_eval(name_, row)) if on_eval else None,
+                       checkpoint=ckpt_dir / f"{name_}.pt" if ckpt_dir is not None else None,
+                       desc=hooks.desc and (hooks.desc if name_ == "train" else f"{hooks.desc} {name_}"), **extra)
+
     facts: dict = {"strategy": name}
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}")
     if name in ("linear_probe", "lp_ft"):
-        r = linear_probe(model, d, probe, penalty, ck("probe"), fingerprint, phase_eval("probe"),
-                         desc and f"{desc} probe")
+        r = linear_probe(model, data, probe, phase("probe"))
         facts["probe"] = {"steps": r.steps_done, "val_acc": r.final_val_acc, "seconds": round(r.seconds, 2)}
         if name == "linear_probe":
             return r, facts
     if name == "progressive":
         unfreeze = ProgressiveUnfreeze(model, unfreeze_every)
-        r = fit(model, d.x, d.y, recipe, d.mean, d.std, d.x_val, d.y_val, phase_eval("train"), desc,
-                penalty=penalty, on_epoch_start=unfreeze, checkpoint=ck("train"), fingerprint=fingerprint)
+        r = fit(model, data, recipe, phase("train", on_epoch_start=unfreeze))
         for p in model.parameters():
             p.requires_grad_(True)
         facts["layer_groups"] = len(unfreeze.groups)
@@ -133,8 +119,4 @@ def run_strategy(name: str, model: torch.nn.Module, d: Data, recipe: Recipe, pro
     if name == "discriminative":
         recipe = replace(recipe, layer_decay=layer_decay)
         facts["layer_decay"] = layer_decay
-    elif name not in ("full", "lp_ft"):
-        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}")
-    r = fit(model, d.x, d.y, recipe, d.mean, d.std, d.x_val, d.y_val, phase_eval("train"), desc,
-            penalty=penalty, checkpoint=ck("train"), fingerprint=fingerprint)
-    return r, facts
+    return fit(model, data, recipe, phase("train")), facts

@@ -22,8 +22,9 @@ import pandas as pd
 from graftline.config import ValidateParams
 from graftline.errors import DataError, GateFailed
 from graftline.project import atomic_dir, write_json_atomic
+from graftline.results import ValidationReport
 from graftline.validate import drift
-from graftline.validate.dupes import duplicate_columns
+from graftline.data.dupes import duplicate_columns
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -232,7 +233,7 @@ def publish(staged: Path, prepared: Path) -> None:
 
 
 def run_validate(p: ValidateParams, staged: Path, project_root: Path, report_path: Path,
-                 publish_to: Path | None = None) -> dict:
+                 publish_to: Path | None = None) -> ValidationReport:
     """Validate the staged data; write the reports; publish to ``publish_to`` or raise GateFailed."""
     from graftline.validate.html import write_html
 
@@ -248,12 +249,12 @@ def run_validate(p: ValidateParams, staged: Path, project_root: Path, report_pat
     gx_seconds = time.perf_counter() - t_gx
     failed = [r for r in results if not r["passed"] and r["severity"] == "error"]
     warned = [r for r in results if not r["passed"] and r["severity"] == "warn"]
-    report = {"data_hash": meta["data_hash"], "images": int(len(facts)), "classes": classes,
-              "passed": not failed, "errors": [r["rule"] for r in failed], "warnings": [r["rule"] for r in warned],
-              "rules": results}
-    write_json_atomic(report_path, report)
+    report = ValidationReport(data_hash=meta["data_hash"], images=int(len(facts)), classes=classes,
+                              passed=not failed, errors=[r["rule"] for r in failed],
+                              warnings=[r["rule"] for r in warned], rules=results)
+    report.write(report_path)
     root = (project_root / meta["root"]).resolve()
-    write_html(report_path.with_suffix(".html"), report, root, meta)
+    write_html(report_path.with_suffix(".html"), report.model_dump(), root, meta)
     if failed:
         lines = [f"validation failed: {len(failed)} rule(s) broken; data/prepared is unchanged "
                  f"(report: {report_path}, {report_path.with_suffix('.html').name})"]
@@ -266,5 +267,5 @@ def run_validate(p: ValidateParams, staged: Path, project_root: Path, report_pat
     write_json_atomic(report_path.parent / "data_profile.json", {"data_hash": meta["data_hash"], **drift.profile(facts)})
     if publish_to is not None:
         publish(staged, publish_to)
-    report["seconds"] = {"total": time.perf_counter() - t0, "gx": gx_seconds}
+    report.seconds = {"total": time.perf_counter() - t0, "gx": gx_seconds}
     return report

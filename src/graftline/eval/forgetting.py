@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from graftline.train.loop import accuracy
-from graftline.train.strategies import head_module_name
+from graftline.eval.logits import accuracy
+from graftline.models.heads import head_module_name
 
 
 def with_source_head(finetuned: torch.nn.Module, source: torch.nn.Module) -> torch.nn.Module:

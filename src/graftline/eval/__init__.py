@@ -1,0 +1,1 @@
+"""Evaluation shared by the stages: logits, accuracy, confusion, per-class accuracy, forgetting."""

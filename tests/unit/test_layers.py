@@ -1,0 +1,97 @@
+"""The library's layers, enforced: no cycles, no upward imports, stages never import each other.
+
+Bottom to top: base modules (config, errors, project, results, log) -> data -> models -> eval -> the stages
+(validate, select, train, check, export, adapt, report) -> summary, scaffold -> cli. Every ``import graftline.X`` in
+src/graftline, at any depth (a lazy import inside a function counts), is checked.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+SRC = REPO / "src" / "graftline"
+BASE = {"config", "errors", "project", "results", "log", "__init__"}
+LEVEL = {"data": 1, "models": 2, "eval": 3}
+STAGES = {"validate", "select", "train", "check", "export", "adapt", "report"}
+TOP = {"summary": 5, "scaffold": 5, "cli": 6}  # readers of every stage's results, then the command line
+
+
+def level(unit: str) -> int:
+    if unit in BASE:
+        return 0
+    if unit in LEVEL:
+        return LEVEL[unit]
+    if unit in STAGES:
+        return 4
+    if unit in TOP:
+        return TOP[unit]
+    raise AssertionError(f"src/graftline/{unit}: not placed in a layer; add it to tests/unit/test_layers.py")
+
+
+def unit_of(path: Path) -> str:
+    rel = path.relative_to(SRC).parts
+    return rel[0] if len(rel) > 1 else rel[0][:-3]
+
+
+def edges() -> list[tuple[str, str, str]]:
+    """(importing unit, imported unit, file:line) for every graftline import."""
+    out = []
+    for f in sorted(SRC.rglob("*.py")):
+        u = unit_of(f)
+        for n in ast.walk(ast.parse(f.read_text())):
+            if isinstance(n, ast.Import):
+                mods = [a.name for a in n.names]
+            elif isinstance(n, ast.ImportFrom) and not n.level:
+                mods = [n.module or ""]
+            else:
+                continue
+            for m in mods:
+                parts = m.split(".")
+                if parts[0] == "graftline" and len(parts) > 1 and parts[1] != u:
+                    out.append((u, parts[1], f"{f.relative_to(REPO)}:{n.lineno}"))
+    return out
+
+
+def test_every_import_goes_down_and_stages_never_import_each_other():
+    bad = []
+    for a, b, where in edges():
+        la, lb = level(a), level(b)
+        if lb > la or (la == lb and la > 0 and a != b):
+            bad.append(f"{where}: {a} (layer {la}) imports {b} (layer {lb})")
+    assert not bad, "upward or sideways imports:\n" + "\n".join(bad)
+
+
+def test_no_cycles_between_subpackages():
+    graph: dict[str, set[str]] = {}
+    for a, b, _ in edges():
+        graph.setdefault(a, set()).add(b)
+    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if a in graph.get(b, set()))
+    assert not cycles, cycles
+
+
+def test_library_never_imports_prefect_or_dvc():
+    bad = []
+    for f in SRC.rglob("*.py"):
+        for n in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in n.names] if isinstance(n, ast.Import) else \
+                [n.module or ""] if isinstance(n, ast.ImportFrom) else []
+            bad += [f"{f.relative_to(REPO)}:{n.lineno} imports {m}" for m in names
+                    if m.split(".")[0] in ("prefect", "dvc")]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("importer,imported", [("train", "check"), ("data", "validate"), ("models", "train")])
+def test_the_contract_catches_a_violation(tmp_path, importer, imported, monkeypatch):
+    """The check itself must fail on a bad import (a test that cannot fail proves nothing)."""
+    bad = SRC / importer / "_layer_probe.py"
+    bad.write_text(f"from graftline.{imported} import x  # noqa\n")
+    try:
+        with pytest.raises(AssertionError):
+            test_every_import_goes_down_and_stages_never_import_each_other()
+    finally:
+        bad.unlink()
