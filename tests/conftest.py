@@ -58,6 +58,30 @@ def graftline(*args: str, cwd: Path, check: bool = False) -> subprocess.Complete
     return proc
 
 
+def cli(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess:
+    """``graftline -C cwd <args>`` in this process (no interpreter start, no re-import of torch or GX): the exit
+    code the console script would return, and what it printed on stdout and stderr."""
+    import contextlib
+    import io
+
+    from graftline import cli as cli_module
+
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["graftline", "-C", str(cwd), *args]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli_module.main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = argv
+    proc = subprocess.CompletedProcess([*sys.argv, *args], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"graftline {' '.join(args)} exited {code}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, capture_output=True, text=True, env=env())
 

@@ -33,14 +33,15 @@ def test_onnx_matches_safetensors_loaded_through_model_json(built):
     p, _ = built
     import torch
 
-    from graftline.data.images import load_rows, normalize
+    from graftline.data.images import load_image, normalize
     from graftline.export.onnx import session
     from graftline.models import weights
 
     model, meta = weights.load(p / "models/finetuned/model")
     paths = [str(x.relative_to(p / "data/demo/digits")) for x in sorted((p / "data/demo/digits").rglob("*.png"))[:64]]
-    x = normalize(load_rows(p / "data/demo/digits", paths, meta["in_chans"], tuple(meta["input_size"][1:])),
-                  meta["mean"], meta["std"])
+    size = tuple(meta["input_size"][1:])
+    x = normalize(torch.stack([torch.from_numpy(load_image(p / "data/demo/digits" / q, meta["in_chans"], size))
+                               for q in paths]), meta["mean"], meta["std"])
     with torch.inference_mode():
         ref = model(x).numpy()
     got = session(p / "models/export/model.onnx").run(["logits"], {"input": x.numpy()})[0]

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import BIN, TINY, deep_update, env, graftline, make_project, write_params
 
@@ -85,14 +86,31 @@ def test_a_checkpoint_from_other_params_is_not_resumed(upstream: Path):
     assert json.loads((upstream / "metrics/finetune.json").read_text())["resumed_from_step"] == 0
 
 
-def test_ddp_two_cpu_processes(upstream: Path):
-    write_params(upstream, deep_update(TINY, {"finetune": {"strategy": "lp_ft", "probe_steps": 4}}))
+def test_ddp_on_two_processes_gives_the_one_process_weights(upstream: Path):
+    """Each process trains on its half of every global batch and DDP averages the gradients: with a model without
+    BatchNorm (ConvNeXt: LayerNorm only) 2 processes must end where 1 process does, up to float summation order."""
+    from safetensors.torch import load_file
+
+    over = {"select": {"candidates": ["zoo:test_convnext.digits"]},
+            "finetune": {"strategy": "lp_ft", "probe_steps": 4, "steps": 8}}
+    write_params(upstream, deep_update(TINY, over))
+    graftline("select", cwd=upstream, check=True)
+    r = subprocess.run([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    one = load_file(upstream / "models/finetuned/model.safetensors")
     r = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "--no-python",
                         str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     summary = json.loads((upstream / "metrics/finetune.json").read_text())
-    assert summary["processes"] == 2 and summary["steps_done"] == TINY["finetune"]["steps"]
+    assert summary["processes"] == 2 and summary["steps_done"] == 8
     assert summary["strategy"] == "lp_ft" and summary["probe"]["steps"] == 4
     assert r.stdout.count("finetune [lp_ft") == 1  # rank 0 reports, once
-    assert (upstream / "models/finetuned/model.safetensors").is_file()
+    two = load_file(upstream / "models/finetuned/model.safetensors")
+    assert one.keys() == two.keys()
+    start = load_file(upstream / "models/zoo/test_convnext.digits.safetensors")
+    moved = [k for k in one if k in start and one[k].shape == start[k].shape and not torch.equal(one[k], start[k])]
+    assert moved  # the comparison is about trained weights, not untouched ones
+    for k in one:
+        assert torch.allclose(one[k], two[k], rtol=1e-4, atol=1e-5), (k, (one[k] - two[k]).abs().max().item())

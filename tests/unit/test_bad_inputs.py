@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from graftline import cli
+from tests.conftest import cli
 from tests.conftest import write_params
 
 BASE = {"data": {"source": "folder", "root": "images", "train_per_class": None, "val_per_class": None,
@@ -40,19 +40,10 @@ def make_images(root: Path, classes=("cat", "dog"), per_class: int = 6, seed: in
     return root
 
 
-def run(project: Path, *args: str, capsys) -> tuple[int, str]:
+def run(project: Path, *args: str, capsys=None) -> tuple[int, str]:
     """``graftline -C project <args>`` in-process -> (exit code, stdout + stderr)."""
-    argv = sys.argv
-    sys.argv = ["graftline", "-C", str(project), *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    r = cli(*args, cwd=project)
+    return r.returncode, r.stdout + r.stderr
 
 
 def snapshot(d: Path) -> dict[str, bytes]:

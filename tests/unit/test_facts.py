@@ -23,17 +23,17 @@ def data_params(**kw) -> DataParams:
 def test_cache_decodes_only_new_images(tmp_path: Path):
     make_images(tmp_path / "images", per_class=10)
     first = run_prepare(data_params(), tmp_path, tmp_path / "data/staged", progress=False)
-    assert first["facts"] == {"decoded": 20, "cached": 0}
+    assert first.facts == {"decoded": 20, "cached": 0}
     again = run_prepare(data_params(), tmp_path, tmp_path / "data/staged", progress=False)
-    assert again["facts"] == {"decoded": 0, "cached": 20} and again["data_hash"] == first["data_hash"]
+    assert again.facts == {"decoded": 0, "cached": 20} and again.data_hash == first.data_hash
     smooth(9001).save(tmp_path / "images/cat/new1.png")
     smooth(9002).save(tmp_path / "images/dog/new2.png")
     shutil.copy(tmp_path / "images/cat/0.png", tmp_path / "images/cat/renamed.png")  # known bytes: no decode
     more = run_prepare(data_params(), tmp_path, tmp_path / "data/staged", progress=False)
-    assert more["facts"] == {"decoded": 2, "cached": 20}
+    assert more.facts == {"decoded": 2, "cached": 20}
     # a different decode policy is a different fact: nothing is reused across policies
     other = run_prepare(data_params(color_mode="rgb"), tmp_path, tmp_path / "data/staged", progress=False)
-    assert other["facts"]["decoded"] == 22
+    assert other.facts["decoded"] == 22
 
 
 def test_parallel_facts_equal_serial(tmp_path: Path):

@@ -36,25 +36,25 @@ def test_folder_to_manifest(tmp_path: Path):
     (tmp_path / "imgs" / "cat" / "notes.txt").write_text("not an image")
     meta = run_prepare(params("imgs"), tmp_path, tmp_path / "data/prepared")
     rows, classes, m = read_manifest(tmp_path / "data/prepared")
-    assert classes == ["cat", "dog"] and len(rows) == 24 == meta["images"]
+    assert classes == ["cat", "dog"] and len(rows) == 24 == meta.images
     assert {r.split for r in rows} == {"train", "val", "test"}
     r = rows[0]
     assert r.width == 12 and r.height == 10 and r.mode == "L" and len(r.sha256) == 64
     assert not Path(r.path).is_absolute() and r.path.split("/")[0] in classes
     for c in classes:  # stratified: every class in every split
         assert {x.split for x in rows if x.label == c} == {"train", "val", "test"}
-    assert m["data_hash"] == meta["data_hash"]
+    assert m["data_hash"] == meta.data_hash
 
 
 def test_split_is_seeded_and_caps_training_labels(tmp_path: Path):
     make_folder(tmp_path / "imgs", per_class=20)
     a = run_prepare(params("imgs", train_per_class=3, seed=1), tmp_path, tmp_path / "a")
     b = run_prepare(params("imgs", train_per_class=3, seed=1), tmp_path, tmp_path / "b")
-    assert a["data_hash"] == b["data_hash"]
+    assert a.data_hash == b.data_hash
     rows, _, _ = read_manifest(tmp_path / "a")
     assert sum(r.split == "train" and r.label == "cat" for r in rows) == 3
     c = run_prepare(params("imgs", train_per_class=3, seed=2), tmp_path, tmp_path / "c")
-    assert c["data_hash"] != a["data_hash"]
+    assert c.data_hash != a.data_hash
 
 
 def test_identical_images_stay_in_one_split():

@@ -10,7 +10,10 @@ from tests.conftest import toy_bars
 
 from graftline.errors import ModelError
 from graftline.models import weights
-from graftline.train.loop import Recipe, accuracy, fit
+from graftline.data.dataset import ArrayData
+from graftline.eval.logits import accuracy
+from graftline.train.loop import FitData, fit
+from graftline.train.recipe import Recipe
 
 META = {"architecture": "test_resnet", "model_kwargs": {}, "num_classes": 3, "in_chans": 1,
         "input_size": [1, 32, 32], "mean": [0.5], "std": [0.25], "classes": ["a", "b", "c"], "source": "scratch",
@@ -63,7 +66,7 @@ def test_fit_learns_and_is_reproducible():
         torch.manual_seed(0)
         model = weights.create("test_resnet", 3, 1)
         before = accuracy(model, x, y, [0.5], [0.25])
-        res = fit(model, x, y, recipe, [0.5], [0.25], x_val=x, y_val=y)
+        res = fit(model, FitData(ArrayData(x, y), ArrayData(x, y), [0.5], [0.25]), recipe)
         states.append(torch.cat([t.flatten().float() for t in model.state_dict().values()]))
     assert accuracy(model, x, y, [0.5], [0.25]) > max(0.9, before)
     assert res.history[-1]["step"] == 40 and res.kept_step == 40

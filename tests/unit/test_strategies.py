@@ -7,11 +7,14 @@ import torch
 
 from tests.conftest import toy_bars
 
+from graftline.data.dataset import ArrayData
 from graftline.models import weights
+from graftline.models.heads import head_param_names
 from graftline.train import regularizers
-from graftline.train.loop import Recipe, fit, make_optimizer
-from graftline.train.strategies import (Data, ProgressiveUnfreeze, extract_features, head_param_names, layer_groups,
-                                        run_strategy)
+from graftline.train.loop import FitData, fit
+from graftline.train.optim import make_optimizer, make_scheduler
+from graftline.train.recipe import Hooks, Recipe
+from graftline.train.strategies import ProgressiveUnfreeze, extract_features, layer_groups, run_strategy
 
 MEAN, STD = [0.5], [0.25]
 
@@ -20,11 +23,16 @@ def _toy(n=48, seed=0):
     return toy_bars(n, seed)
 
 
+def _data(n=48, seed=0, val=12):
+    x, y = _toy(n, seed)
+    return FitData(ArrayData(x, y), ArrayData(x[:val], y[:val]) if val else None, MEAN, STD)
+
+
 def _source(arch="test_resnet"):
     torch.manual_seed(0)
     src = weights.create(arch, 5, 1)
     # a "pretrained" source: non-trivial BatchNorm statistics, as after real training
-    fit(src, *_toy(seed=3), Recipe(steps=3, batch_size=16, lr=1e-3, eval_every=3, device="cpu"), MEAN, STD)
+    fit(src, _data(seed=3, val=0), Recipe(steps=3, batch_size=16, lr=1e-3, eval_every=3, device="cpu"))
     return src
 
 
@@ -35,10 +43,9 @@ def _target(src):
 
 
 def _run(name, model, steps=6, penalty=None, **kw):
-    x, y = _toy()
     r = Recipe(steps=steps, batch_size=16, lr=3e-3, eval_every=2, device="cpu")
     probe = Recipe(steps=steps, batch_size=16, lr=1e-2, eval_every=2, augment=False, device="cpu")
-    return run_strategy(name, model, Data(x, y, x[:12], y[:12], MEAN, STD), r, probe, penalty, None, "", **kw)
+    return run_strategy(name, model, _data(), r, probe, Hooks(penalty=penalty), None, **kw)
 
 
 def _body_state(model):
@@ -68,31 +75,60 @@ def test_linear_probe_features_are_the_head_input():
         assert torch.allclose(model.get_classifier()(f), model(normalize(x, MEAN, STD)), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["full", "lp_ft", "discriminative"])
-def test_full_strategies_train_the_body(name):
+@pytest.mark.parametrize("name", ["full", "lp_ft"])
+def test_full_strategies_train_every_body_weight(name):
     model = _target(_source())
     before = _body_state(model)
     _run(name, model)
-    assert any(not torch.equal(v, model.state_dict()[k]) for k, v in before.items() if "weight" in k)
+    params = {n for n, _ in model.named_parameters()}
+    unchanged = [k for k, v in before.items() if k in params and torch.equal(v, model.state_dict()[k])]
+    assert not unchanged, unchanged
+
+
+def test_discriminative_training_moves_each_layer_group_by_its_decayed_rate():
+    """One AdamW step moves a weight by ~lr (the update is lr * g / |g|): under layer decay, a group's step is
+    decay^depth times the step the same weight takes under full fine-tuning, from the same start and batch."""
+    src = _source("test_vit")
+    decay = 0.5
+    moved = {}
+    for name in ("full", "discriminative"):
+        model = _target(src)
+        start = {n: p.detach().clone() for n, p in model.named_parameters()}
+        r = Recipe(steps=1, batch_size=16, lr=1e-3, weight_decay=0.0, eval_every=1, augment=False, device="cpu")
+        run_strategy(name, model, _data(val=0), r, r, Hooks(), None, layer_decay=decay)
+        moved[name] = {n: (p.detach() - start[n]).abs() for n, p in model.named_parameters()}
+    groups = layer_groups(_target(src))
+    depth = len(groups)
+    assert depth >= 3
+    for k, names in enumerate(groups):  # stem first: the stem's rate is decay^depth, the top group's decay^1
+        want = decay ** (depth - k)
+        ratios = torch.cat([(moved["discriminative"][n] / moved["full"][n])[moved["full"][n] > 1e-5].flatten()
+                            for n in names])
+        assert ratios.median().item() == pytest.approx(want, rel=0.05), (k, names[:2])
+    head = head_param_names(_target(src))
+    for n in head:
+        assert torch.allclose(moved["discriminative"][n], moved["full"][n], rtol=1e-4, atol=1e-9)
 
 
 def test_discriminative_lrs_follow_the_layer_decay():
     model = _target(_source("test_vit"))  # a ViT: blocks are timm's fine-grained layer groups
     decay = 0.5
     opt = make_optimizer(model, Recipe(steps=10, batch_size=8, lr=1e-2, layer_decay=decay))
-    scales = sorted({round(g["lr"] / 1e-2, 12) for g in opt.param_groups})
+    scales = sorted({round(g.get("lr_scale", 1.0), 12) for g in opt.param_groups})
     depth = len(scales) - 1
     assert depth >= 3
     assert scales == sorted(round(decay ** k, 12) for k in range(depth + 1))  # 1, d, d², ... stem gets d^depth
     head = head_param_names(model)
     named = {id(p): n for n, p in model.named_parameters()}
-    head_lrs = {g["lr"] for g in opt.param_groups for p in g["params"] if named[id(p)] in head}
-    assert head_lrs == {1e-2}
-    # the torch scheduler keeps the ratios: after warmup/cosine steps every group is still scale × lr(t)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.3)
-    opt.step()
-    sched.step()
-    assert sorted({round(g["lr"] / (1e-2 * 0.3), 12) for g in opt.param_groups}) == scales
+    head_scales = {g.get("lr_scale", 1.0) for g in opt.param_groups for p in g["params"] if named[id(p)] in head}
+    assert head_scales == {1.0}
+    # timm's scheduler keeps the ratios: during warmup and cosine every group is scale × lr(t)
+    sched = make_scheduler(opt, Recipe(steps=10, batch_size=8, lr=1e-2, warmup_steps=4, layer_decay=decay))
+    for step in (0, 2, 6):
+        sched.step_update(step)
+        lr_t = max(g["lr"] for g in opt.param_groups)
+        assert 0 < lr_t <= 1e-2
+        assert sorted({round(g["lr"] / lr_t, 9) for g in opt.param_groups}) == [round(v, 9) for v in scales]
 
 
 def test_progressive_unfreezes_one_group_per_epochs_from_the_head_down():
@@ -112,7 +148,6 @@ def test_progressive_unfreezes_one_group_per_epochs_from_the_head_down():
     # in training: with eval_every=2 steps per epoch and every=2, step 1-4 touch only the head
     model = _target(_source())
     before = _body_state(model)
-    x, y = _toy()
     seen = []
 
     def spy(m, e):
@@ -120,8 +155,8 @@ def test_progressive_unfreezes_one_group_per_epochs_from_the_head_down():
         seen.append((e, {k for k, v in _body_state(m).items() if not torch.equal(v, before[k])}))
 
     hook2 = ProgressiveUnfreeze(model, every)
-    fit(model, x, y, Recipe(steps=6, batch_size=16, lr=3e-3, eval_every=2, device="cpu"), MEAN, STD,
-        on_epoch_start=spy)
+    fit(model, _data(), Recipe(steps=6, batch_size=16, lr=3e-3, eval_every=2, device="cpu"),
+        Hooks(on_epoch_start=spy))
     assert [e for e, _ in seen] == [0, 1, 2]
     assert seen[1][1] == set() and seen[2][1] == set()  # after epochs 0-1 the body is untouched, BN stats too
     changed = {k for k, v in _body_state(model).items() if not torch.equal(v, before[k])}
@@ -161,19 +196,16 @@ def test_ewc_fisher_is_non_negative_and_its_penalty_is_zero_at_the_source():
 
 
 def test_early_stopping_stops_after_patience_epochs_without_improvement():
-    x, y = _toy()
     model = _target(_source())
     # lr 0: the model never changes, so validation accuracy never improves after the first epoch
-    r = fit(model, x, y, Recipe(steps=40, batch_size=16, lr=0.0, eval_every=4, patience=2, device="cpu"), MEAN, STD,
-            x[:12], y[:12])
+    r = fit(model, _data(), Recipe(steps=40, batch_size=16, lr=0.0, eval_every=4, patience=2, device="cpu"))
     assert r.stopped_early and r.steps_done == 12 and [h["step"] for h in r.history] == [4, 8, 12]
-    r = fit(model, x, y, Recipe(steps=12, batch_size=16, lr=0.0, eval_every=4, device="cpu"), MEAN, STD,
-            x[:12], y[:12])
+    r = fit(model, _data(), Recipe(steps=12, batch_size=16, lr=0.0, eval_every=4, device="cpu"))
     assert not r.stopped_early and r.steps_done == 12  # patience 0 = off
 
 
 def test_forgetting_uses_the_original_source_head():
-    from graftline.check.forgetting import measure, with_source_head
+    from graftline.eval.forgetting import measure, with_source_head
 
     src = _source()
     x, y = _toy(seed=7)

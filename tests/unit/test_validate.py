@@ -6,7 +6,7 @@ import shutil
 import pytest
 from pathlib import Path
 
-from tests.conftest import graftline, write_params
+from tests.conftest import cli, write_params
 from tests.unit.test_manifest import make_folder
 
 FOLDER = {"data": {"source": "folder", "root": "images", "train_per_class": None, "val_per_class": None,
@@ -16,8 +16,8 @@ FOLDER = {"data": {"source": "folder", "root": "images", "train_per_class": None
 def test_clean_folder_passes(tmp_path: Path):
     make_folder(tmp_path / "images")
     write_params(tmp_path, FOLDER)
-    graftline("prepare", cwd=tmp_path, check=True)
-    r = graftline("validate", cwd=tmp_path, check=True)
+    cli("prepare", cwd=tmp_path, check=True)
+    r = cli("validate", cwd=tmp_path, check=True)
     assert "rules passed" in r.stdout
     report = json.loads((tmp_path / "reports/validation.json").read_text())
     assert report["passed"] and all(rule["passed"] for rule in report["rules"])
@@ -32,8 +32,8 @@ def test_corrupt_image_fails_validate_naming_the_file(tmp_path: Path):
     good.write_bytes(data[: len(data) // 2])  # truncated PNG: the header still reads, the pixels do not
     (tmp_path / "images/cat/zero.png").write_bytes(b"")
     write_params(tmp_path, FOLDER)
-    graftline("prepare", cwd=tmp_path, check=True)
-    r = graftline("validate", cwd=tmp_path)
+    cli("prepare", cwd=tmp_path, check=True)
+    r = cli("validate", cwd=tmp_path)
     assert r.returncode == 1, r.stderr
     assert "decodable" in r.stderr and "dog/3.png" in r.stderr and "cat/zero.png" in r.stderr
     assert "Traceback" not in r.stderr
@@ -49,8 +49,8 @@ def test_same_image_in_two_splits_is_leakage(tmp_path: Path):
             "dog/0.png,dog,train", "dog/1.png,dog,val", "dog/2.png,dog,test"]
     (tmp_path / "images/labels.csv").write_text("\n".join(rows) + "\n")
     write_params(tmp_path, {"data": {**FOLDER["data"], "source": "csv", "root": "images/labels.csv"}})
-    graftline("prepare", cwd=tmp_path, check=True)
-    r = graftline("validate", cwd=tmp_path)
+    cli("prepare", cwd=tmp_path, check=True)
+    r = cli("validate", cwd=tmp_path)
     assert r.returncode == 1
     assert "no_exact_duplicate_across_splits" in r.stderr and "cat/copy.png" in r.stderr and "cat/0.png" in r.stderr
 
@@ -58,8 +58,8 @@ def test_same_image_in_two_splits_is_leakage(tmp_path: Path):
 def test_too_few_images_in_a_split_and_size_bounds(tmp_path: Path):
     make_folder(tmp_path / "images", per_class=2, size=(3, 3))
     write_params(tmp_path, FOLDER)
-    graftline("prepare", cwd=tmp_path, check=True)
-    r = graftline("validate", cwd=tmp_path)
+    cli("prepare", cwd=tmp_path, check=True)
+    r = cli("validate", cwd=tmp_path)
     assert r.returncode == 1
     assert "min_images_per_class" in r.stderr and "width_in_bounds" in r.stderr and "3x3" in r.stderr
 

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from graftline.data.images import to_input
-from graftline.models.candidates import zoo_members  # noqa: F401 - the zoo's public listing
 
 
 def load_source(path: Path, size: tuple[int, int]) -> dict:
