@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from graftline.config import COLOR_MODES
+
 if TYPE_CHECKING:  # torch is imported lazily: the facts workers decode images without paying for it
     import torch
     from PIL import Image as PILImage
 
-COLOR_MODES = ("auto", "grayscale", "rgb")
 SINGLE_CHANNEL = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"}
 
 

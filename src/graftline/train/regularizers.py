@@ -17,9 +17,6 @@ import torch.nn.functional as F
 
 from graftline.eval.logits import prep
 
-REGULARIZERS = ("none", "l2_sp", "ewc")
-
-
 def _anchors(model: torch.nn.Module, source_state: dict, head: set[str]) -> dict[str, torch.Tensor]:
     """Backbone parameters that exist, same shape, in the source: the ones a regulariser pulls back."""
     return {n: source_state[n].detach().clone() for n, p in model.named_parameters()

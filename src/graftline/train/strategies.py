@@ -21,13 +21,13 @@ from pathlib import Path
 
 import torch
 
+from graftline.config import STRATEGIES
 from graftline.data.dataset import ArrayData
 from graftline.eval.logits import batches, prep
 from graftline.models.heads import head_param_names
 from graftline.train.loop import FitData, fit
 from graftline.train.recipe import FitResult, Hooks, Recipe
 
-STRATEGIES = ("linear_probe", "full", "lp_ft", "discriminative", "progressive")
 
 
 def layer_groups(model: torch.nn.Module) -> list[list[str]]:

@@ -1,22 +1,19 @@
-"""params.yaml, validated.
+"""The sections of params.yaml, one pydantic model each, and the registries of names they accept.
 
-One pydantic model per stage section. Unknown keys are rejected (a typo such as ``finetune.lrr`` would otherwise be
-silently ignored and the run would use the default), and every error names the key, what was given and what is
-allowed. ``load_params`` turns pydantic's errors into a single ``ConfigError`` paragraph; the CLI prints it and exits 2.
+The registries (``STRATEGIES``, ``REGULARIZERS``, ``ESTIMATORS``, ``COLOR_MODES``) are defined here once; the code
+that implements them imports them from here, so a name cannot be accepted by params.yaml and unknown to the code.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from graftline.errors import ConfigError
+COLOR_MODES = ("auto", "grayscale", "rgb")
+ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
+STRATEGIES = ("linear_probe", "full", "lp_ft", "discriminative", "progressive")
+REGULARIZERS = ("none", "l2_sp", "ewc")
 
 
 class Section(BaseModel):
@@ -40,7 +37,7 @@ class DataParams(Section):
     test_fraction: float = Field(0.5, gt=0.0, lt=1.0)
     train_per_class: int | None = Field(5, ge=1, description="keep only N labelled training images per class")
     val_per_class: int | None = Field(5, ge=1)
-    color_mode: Literal["auto", "grayscale", "rgb"] = Field(
+    color_mode: Literal[COLOR_MODES] = Field(
         "auto", description="colour policy: grayscale -> L, rgb -> RGB, auto -> L for single-channel sources")
     max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard: larger images are not decoded")
     near_duplicate_distance: int = Field(
@@ -142,7 +139,6 @@ class FileCandidate(Section):
     std: list[float] | None = None
 
 
-ESTIMATOR_NAMES = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
 
 
 class SelectParams(Section):
@@ -150,7 +146,7 @@ class SelectParams(Section):
         default_factory=lambda: ["zoo:*"], min_length=1,
         description="'zoo:<id>' | 'zoo:*' | 'hub:<timm name>' | 'file:<path>' | {file: ..., architecture: ...}",
     )
-    estimator: Literal["logme", "leep", "nce", "h_score", "knn", "ensemble"] = "logme"
+    estimator: Literal[ESTIMATORS] = "logme"
     score_on: Literal["train", "train+val"] = Field("train+val", description="the labelled images scored")
     views: int = Field(1, ge=1, le=64, description="augmented views per image (1 = the images as they are)")
     knn_k: int = Field(3, ge=1)
@@ -187,8 +183,8 @@ class FinetuneParams(Section):
     keep_best: bool = Field(False, description="end on the best validation checkpoint (noisy with few val images)")
     patience: int = Field(0, ge=0, description="early stopping: epochs (eval_every steps each) without a better "
                                                "val accuracy before stopping; 0 = off")
-    strategy: Literal["linear_probe", "full", "lp_ft", "discriminative", "progressive"] = "full"
-    regularizer: Literal["none", "l2_sp", "ewc"] = "none"
+    strategy: Literal[STRATEGIES] = "full"
+    regularizer: Literal[REGULARIZERS] = "none"
     probe_steps: int = Field(200, ge=1, description="head-only steps on cached features (linear_probe, lp_ft)")
     probe_lr: float = Field(0.01, gt=0.0, le=10.0, description="learning rate of the linear probe")
     layer_decay: float = Field(0.7, gt=0.0, le=1.0, description="discriminative: lr ratio between adjacent groups")
@@ -225,63 +221,3 @@ class Params(Section):
     finetune: FinetuneParams = FinetuneParams()
     check: CheckParams = CheckParams()
     export: ExportParams = ExportParams()
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """The field names allowed at ``loc``'s parent, for 'did you mean' hints."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", {})
-        field = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
-        if field is None:
-            return []
-        ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        current = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if current is None:
-            return []
-    return sorted(f.alias or n for n, f in getattr(current, "model_fields", {}).items())
-
-
-def format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source} is not valid:"]
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        if e["type"] == "extra_forbidden":
-            allowed = _allowed_keys(Params, e["loc"])
-            hint = difflib.get_close_matches(str(e["loc"][-1]), allowed, n=1)
-            msg = f"unknown key; allowed here: {', '.join(allowed)}"
-            if hint:
-                msg += f" (did you mean '{hint[0]}'?)"
-        else:
-            msg = e["msg"]
-            if "input" in e and e["type"] != "missing" and not isinstance(e["input"], dict):
-                msg += f" (got {e['input']!r})"
-        lines.append(f"  - {key}: {msg}")
-    lines.append(f"Fix these keys in {source} and run again (see the params reference in README.md).")
-    return "\n".join(lines)
-
-
-def load_params(path: str | Path) -> Params:
-    """Read and validate params.yaml; raise ConfigError with one clear paragraph on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: params file not found. Run from the project directory or pass --params FILE.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (data, validate, zoo, ...), got {type(raw).__name__}")
-    try:
-        return Params.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path))) from None
-
-
-def section_hash(*sections: BaseModel) -> str:
-    """A short, stable hash of the params a result depends on (recorded in model.json as params_hash)."""
-    blob = json.dumps([s.model_dump(mode="json") for s in sections], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
