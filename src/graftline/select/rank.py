@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 from graftline.config import SelectParams
 from graftline.data.manifest import read_manifest
@@ -50,9 +51,7 @@ def score_features(feats: np.ndarray, logits: np.ndarray | None, labels: np.ndar
                                     "knn": E.knn_accuracy(f, labels, knn_k), "leep": None, "nce": None}
     if logits is not None:
         z = logits.astype(np.float64)
-        p = np.exp(z - z.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        out["leep"] = E.leep(p, labels)
+        out["leep"] = E.leep(softmax(z, axis=1), labels)
         out["nce"] = E.nce(z.argmax(1), labels)
     return out
 
