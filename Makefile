@@ -28,7 +28,7 @@ run: setup  ## the whole pipeline on the embedded default (dvc repro), then its 
 test: setup  ## every test, the slow end-to-end ones included
 	$(BIN)/python -m pytest
 
-test-fast: setup  ## unit tests only
+test-fast: setup  ## the unit tests (no end-to-end pipeline; about a minute)
 	$(BIN)/python -m pytest -m "not slow"
 
 flow: setup  ## run the pipeline as a Prefect flow (ephemeral server unless PREFECT_API_URL is set)
