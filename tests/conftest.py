@@ -116,3 +116,10 @@ def make_project(path: Path, overrides: dict | None = None, dvc_init: bool = Tru
 @pytest.fixture
 def tiny_project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "proj", TINY)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/integration is slow (real pipelines): `make test-fast` (-m "not slow") skips it."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
