@@ -1,30 +1,43 @@
-"""Run DVC stages as Prefect tasks.
+"""Run DVC stages as Prefect tasks, with control flow from DVC's Python API and graftline's own status file.
 
-DVC stays the one definition of the DAG, of what is stale and of lineage: a task runs exactly one stage with
-``dvc repro --single-item <stage>`` (a no-op when the stage is up to date) and streams its output, line by line, to
-the Prefect run logger, so the dashboard shows what the terminal would.
+DVC stays the one definition of the DAG, of what is stale and of lineage. For each stage a task:
+
+1. asks DVC whether the stage is stale (``Repo.status`` on that one stage); an up-to-date stage is not started;
+2. runs it the way DVC would (``dvc repro --single-item <stage>``, so dvc.lock and the run-cache are kept), with
+   ``GRAFTLINE_STATUS_FILE`` set: the ``graftline`` command writes how it ended there (exit code and outcome:
+   ok / gate / error / crash). No file after a successful ``dvc repro`` means DVC restored the stage from its
+   run-cache instead of running it. Nothing is read from DVC's English log for control flow;
+3. streams the output, line by line, to the Prefect run logger, and turns tqdm progress bars into a Prefect progress
+   artifact (``graftline-progress-<stage>``) so long stages show how far they are.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 ENV = {"DVC_NO_ANALYTICS": "1", "GX_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
        "PYTHONUNBUFFERED": "1"}
+# tqdm's bar: "finetune:  50%|█████     | 3/6 [00:00<00:00, ...]" -> (desc, n, total). Display only, never control.
+_BAR = re.compile(r"^(?P<desc>[^|]*?):?\s*\d+%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)")
 
 
 class StageFailed(RuntimeError):
-    """A DVC stage exited non-zero; the message is the stage's own error paragraph."""
+    """A stage did not complete: ``code`` is graftline's exit code (1 gate, 2 bad input/config) or DVC's."""
 
-    def __init__(self, stage: str, code: int, message: str):
-        self.stage, self.code = stage, code
-        kind = "gate failed" if code == 1 else "failed"
-        super().__init__(f"stage '{stage}' {kind} (graftline exit {code}):\n{message}")
+    def __init__(self, stage: str, code: int, message: str, outcome: str = "error"):
+        self.stage, self.code, self.outcome = stage, code, outcome
+        kind = {"gate": "gate failed", "dvc": "could not be run by DVC"}.get(outcome, "failed")
+        super().__init__(f"stage '{stage}' {kind} (exit {code}):\n{message}")
 
 
 def _dvc() -> list[str]:
@@ -45,8 +58,39 @@ def stage_order(project_dir: Path) -> list[str]:
         return [names[s] for s in nx.lexicographical_topological_sort(graph, key=lambda s: names[s]) if names[s]]
 
 
-def _run(cmd: list[str], cwd: Path, logger) -> tuple[int, list[str]]:
-    env = {**os.environ, **ENV}
+def stage_changes(project_dir: Path, stage: str) -> list:
+    """What DVC says changed for this one stage (empty: up to date). Same answer as ``dvc status <stage>``."""
+    from dvc.repo import Repo
+
+    with Repo(str(project_dir)) as repo:
+        status = repo.status(targets=[f"{Path(project_dir).resolve() / 'dvc.yaml'}:{stage}"])
+    return [change for changes in status.values() for change in changes]
+
+
+class _Progress:
+    """One Prefect progress artifact per stage, updated from the stage's tqdm bars (at most every 2 s)."""
+
+    def __init__(self, stage: str):
+        self.key, self.id, self.last = f"graftline-progress-{stage.replace('_', '-')}", None, 0.0
+
+    def line(self, line: str) -> None:
+        m = _BAR.search(line)
+        if not m or int(m["total"]) == 0:
+            return
+        pct, now = 100.0 * int(m["n"]) / int(m["total"]), time.monotonic()
+        desc = f"{m['desc'].strip()}: {m['n']}/{m['total']}"
+        if self.id is None:
+            self.id = create_progress_artifact(pct, key=self.key, description=desc)
+        elif now - self.last >= 2.0 or pct >= 100.0:
+            update_progress_artifact(self.id, pct, description=desc)
+        else:
+            return
+        self.last = now
+
+
+def _run(cmd: list[str], cwd: Path, logger, extra_env: dict | None = None, progress: _Progress | None = None
+         ) -> tuple[int, list[str]]:
+    env = {**os.environ, **ENV, **(extra_env or {})}
     # Put this environment's bin first so DVC finds the `graftline` of the interpreter running the flow.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -58,31 +102,42 @@ def _run(cmd: list[str], cwd: Path, logger) -> tuple[int, list[str]]:
             if line.strip():
                 lines.append(line)
                 logger.info(line)
+                if progress is not None:
+                    progress.line(line)
     return proc.wait(), lines
 
 
-def _error_paragraph(lines: list[str]) -> str:
-    """The stage's own error message (from `graftline <stage>: error:` on), else DVC's last lines."""
-    for i, line in enumerate(lines):
-        if ": error: " in line and line.startswith("graftline"):
-            tail = [ln for ln in lines[i:] if not ln.startswith("ERROR: failed to reproduce")]
-            return "\n".join(tail)
-    return "\n".join(lines[-15:])
+def _error_paragraph(lines: list[str], command: str) -> str:
+    """The stage's own error message (from ``graftline <stage>: error:`` on), else the last lines of output."""
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(f"graftline {command}: error: ")), None)
+    return "\n".join(lines[start:] if start is not None else lines[-15:])
+
+
+def repro_stage(project_dir: Path, stage: str, force: bool, logger) -> dict:
+    """Run one stage through ``dvc repro --single-item``; return how it went (graftline's own status)."""
+    with tempfile.TemporaryDirectory(prefix="graftline-status-") as tmp:
+        status_file = Path(tmp) / "status.json"
+        cmd = [*_dvc(), "repro", "--single-item", stage] + (["--force"] if force else [])
+        code, lines = _run(cmd, project_dir, logger, {"GRAFTLINE_STATUS_FILE": str(status_file)}, _Progress(stage))
+        status = json.loads(status_file.read_text()) if status_file.is_file() else None
+    if status is not None and status["exit_code"] != 0:
+        raise StageFailed(stage, status["exit_code"], _error_paragraph(lines, status["command"]), status["outcome"])
+    if code != 0:  # graftline ended fine (or never started): DVC itself failed, e.g. a missing dependency
+        raise StageFailed(stage, code, "\n".join(lines[-15:]), "dvc")
+    return {"stage": stage, "ran": status is not None, "restored_from_run_cache": status is None}
 
 
 @task(name="dvc-stage", task_run_name="{stage}", retries=0)
 def run_stage(project_dir: Path, stage: str, force: bool = False) -> dict:
-    """Run one DVC stage (no-op if up to date). Raises StageFailed with the stage's message on failure."""
+    """Run one DVC stage if DVC says it is stale (or ``force``). Raises StageFailed with the stage's message."""
     logger = get_run_logger()
-    cmd = [*_dvc(), "repro", "--single-item", stage] + (["--force"] if force else [])
-    code, lines = _run(cmd, project_dir, logger)
-    if code != 0:
-        # graftline's own exit code is in DVC's "exited with N" line: 1 = gate, 2 = bad input/config
-        gcode = next((int(ln.rsplit(" ", 1)[-1]) for ln in reversed(lines) if "exited with" in ln
-                      and ln.rsplit(" ", 1)[-1].isdigit()), code)
-        raise StageFailed(stage, gcode, _error_paragraph(lines))
-    skipped = any("didn't change, skipping" in ln for ln in lines)
-    return {"stage": stage, "ran": not skipped}
+    changes = [] if force else stage_changes(project_dir, stage)
+    if not force and not changes:
+        logger.info("stage %s is up to date (dvc status): not run", stage)
+        return {"stage": stage, "ran": False, "restored_from_run_cache": False}
+    if changes:
+        logger.info("stage %s is stale: %s", stage, json.dumps(changes, default=str))
+    return repro_stage(project_dir, stage, force, logger)
 
 
 def _dvc_or_raise(args: list[str], project_dir: Path) -> None:

@@ -17,8 +17,8 @@ from graftline.errors import GraftlineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pick a pretrained source, fine-tune it, prove it helped, ship ONNX. "
-                       "Stages run in order: demo, prepare, validate, zoo, select, finetune, baseline, check, export "
-                       "(`dvc repro` runs them all).")
+                       "Stages run in order: demo, prepare, validate, zoo, select, finetune, baseline, check, export, "
+                       "report (`dvc repro` runs them all).")
 
 _state: dict = {}
 
@@ -171,6 +171,16 @@ def export() -> None:
 
 
 @app.command()
+def report() -> None:
+    """One self-contained page for the run -> reports/run.html (charts also as reports/figures/*.png)."""
+    from graftline.report import run_report
+
+    _, proj = _ctx()
+    r = run_report(proj.root, proj.reports / "run.html", proj.reports / "figures")
+    typer.echo(f"report: {_rel(Path(r['html']))} ({len(r['figures'])} charts, {r['seconds']:.1f} s)")
+
+
+@app.command()
 def summary() -> None:
     """Print the run's headline: ranking, transfer vs scratch, NTG, parity (what has been run so far)."""
     from graftline.summary import headline
@@ -193,25 +203,47 @@ def predict(
         typer.echo(f"{r['image']}: {preds}")
 
 
+def _write_status(command: str, code: int, outcome: str) -> None:
+    """With ``GRAFTLINE_STATUS_FILE`` set (tasks/dvc.py), record how the command ended (exit code, outcome) as JSON:
+    the orchestrator reads graftline's own exit code there, not in DVC's log; no file = DVC did not run it."""
+    import os
+
+    from graftline.project import write_json_atomic
+
+    if path := os.environ.get("GRAFTLINE_STATUS_FILE"):
+        write_json_atomic(Path(path), {"command": command, "exit_code": code, "outcome": outcome})
+
+
 def main() -> None:
     import click
 
     from graftline.log import setup_logging
 
     setup_logging()
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    cmd = next((a for a in sys.argv[1:] if a in names), "")
+    code, outcome = 0, "ok"
     try:
-        app(standalone_mode=False)
+        rv = app(standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
     except GraftlineError as exc:
-        names = {c.name or c.callback.__name__ for c in app.registered_commands}
-        cmd = next((a for a in sys.argv[1:] if a in names), "")
         typer.echo(f"{' '.join(filter(None, ['graftline', cmd]))}: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        code, outcome = exc.exit_code, ("gate" if exc.exit_code == 1 else "error")
     except click.exceptions.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        code, outcome = exc.exit_code, "error"
     except click.exceptions.Abort:
         typer.echo("aborted", err=True)
-        sys.exit(130)
+        code, outcome = 130, "aborted"
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        outcome = "ok" if code == 0 else "error"
+    except BaseException:
+        _write_status(cmd, 1, "crash")  # an unexpected traceback: Python exits 1, but it is not a gate
+        raise
+    _write_status(cmd, code, outcome)
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

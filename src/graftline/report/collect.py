@@ -1,0 +1,121 @@
+"""What the run report shows, read from the stages' output files (never by importing a stage).
+
+Every section is optional: a file that is missing (a stage that has not run) leaves its section out and is named
+in ``missing``. The check verdict is read tolerantly: ``verdict``/``ntg_low``/``ntg_high``/``confidence`` when the
+check stage writes them, else today's ``ntg``/``passed``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
+
+
+@dataclass
+class RunData:
+    root: Path
+    files: dict[str, Optional[dict]] = field(default_factory=dict)  # name -> parsed JSON (None: missing)
+    confusion: Optional[np.ndarray] = None
+    per_class: Optional[list[tuple[str, float, int]]] = None  # class, accuracy, test images
+    classes: list[str] = field(default_factory=list)
+
+    def get(self, name: str) -> Optional[dict]:
+        return self.files.get(name)
+
+    @property
+    def missing(self) -> list[str]:
+        return [FILES[n] for n, d in self.files.items() if d is None]
+
+
+FILES = {
+    "prepared": "data/prepared/meta.json",
+    "validation": "reports/validation.json",
+    "zoo": "models/zoo/zoo.json",
+    "selection": "reports/selection.json",
+    "finetune": "metrics/finetune.json",
+    "baseline": "metrics/baseline.json",
+    "check": "metrics/check.json",
+    "export": "metrics/export.json",
+    "model": "models/finetuned/model.json",
+}
+
+
+def _read(path: Path) -> Optional[dict]:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        log.warning("report: %s is not valid JSON (%s); its section is left out", path, exc)
+        return None
+
+
+def test_predictions(root: Path) -> Optional[tuple[np.ndarray, np.ndarray, list[str]]]:
+    """(true, predicted, classes) of the fine-tuned model on the test split; None when the model or data is missing.
+
+    Read from ``metrics/predictions.json`` when a stage wrote one, else computed here from models/finetuned."""
+    saved = _read(root / "metrics" / "predictions.json")
+    if saved is not None and {"y_true", "y_pred", "classes"} <= set(saved):
+        return np.asarray(saved["y_true"]), np.asarray(saved["y_pred"]), list(saved["classes"])
+    stem, prepared = root / "models" / "finetuned" / "model", root / "data" / "prepared"
+    if not stem.with_suffix(".json").is_file() or not (prepared / "meta.json").is_file():
+        return None
+    from graftline.data.dataset import load_split
+    from graftline.eval.logits import predict_logits
+    from graftline.models import weights
+
+    model, meta = weights.load(stem)
+    test = load_split(prepared, root, "test", meta["in_chans"], meta["input_size"][1:])
+    pred = predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1).numpy()
+    return test.y.numpy(), pred, list(test.classes)
+
+
+def collect(root: Path) -> RunData:
+    data = RunData(root=root, files={name: _read(root / rel) for name, rel in FILES.items()})
+    preds = test_predictions(root)
+    if preds is not None:
+        from graftline.eval.logits import confusion, per_class_accuracy
+
+        y, p, classes = preds
+        k = len(classes)
+        data.classes = classes
+        data.confusion = confusion(y, p, k)
+        acc = per_class_accuracy(y, p, k)
+        data.per_class = [(c, float(a), int(n)) for c, a, n in zip(classes, acc, data.confusion.sum(1))]
+    return data
+
+
+def verdict(check: dict) -> dict[str, Any]:
+    """The check verdict with its interval when the check stage gives one (else the point NTG and the gate)."""
+    out = {"ntg": check.get("ntg"), "passed": check.get("passed"), "max_ntg": check.get("max_ntg"),
+           "low": check.get("ntg_low"), "high": check.get("ntg_high"), "confidence": check.get("confidence")}
+    out["verdict"] = check.get("verdict") or ("passed" if check.get("passed") else "failed")
+    return out
+
+
+def lineage(d: RunData) -> list[tuple[str, str, str]]:
+    """(what, hash, where) from the data to the shipped ONNX file."""
+    rows = []
+    if d.get("prepared"):
+        rows.append(("prepared data", d.get("prepared")["data_hash"], FILES["prepared"]))
+    sel, zoo = d.get("selection"), d.get("zoo")
+    if sel:
+        pick = next((e for e in sel["ranking"] if e["candidate"] == sel["selected"]), {})
+        if pick.get("weights_sha256"):
+            rows.append((f"source weights ({sel['selected']})", pick["weights_sha256"], "reports/selection.json"))
+    elif zoo:
+        rows.append(("zoo", ", ".join(c["id"] for c in zoo["candidates"]), FILES["zoo"]))
+    if d.get("finetune") and d.get("finetune").get("model_sha256"):
+        rows.append(("fine-tuned weights", d.get("finetune")["model_sha256"], "models/finetuned/model.safetensors"))
+    if d.get("export"):
+        rows.append(("ONNX model", d.get("export")["onnx_sha256"], "models/export/model.onnx"))
+    return rows
