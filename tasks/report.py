@@ -58,3 +58,40 @@ def publish_summary(project_dir: Path) -> str:
     md = "# graftline run\n\n```\n" + headline(Project(Path(project_dir))) + "\n```\n"
     create_markdown_artifact(key="graftline-summary", markdown=md, description="graftline run summary")
     return md
+
+
+@task(name="publish-run-report")
+def publish_run_report(project_dir: Path) -> list[str]:
+    """The run report on the dashboard: a link to reports/run.html, its charts as image artifacts (data URIs, so
+    they show without a file server), and the selection ranking as markdown. Returns the artifact keys made."""
+    import base64
+
+    from prefect.artifacts import create_image_artifact, create_link_artifact
+
+    made = []
+    page = Path(project_dir) / "reports" / "run.html"
+    if page.is_file():
+        create_link_artifact(key="graftline-run-report", link=page.resolve().as_uri(), link_text="reports/run.html",
+                             description="the run's one-page report (self-contained HTML: open it in a browser)")
+        made.append("graftline-run-report")
+    for name, what in (("confusion", "test confusion matrix of the fine-tuned model"),
+                       ("selection", "selection score against kNN accuracy, every candidate"),
+                       ("curves", "training curves of both arms")):
+        png = Path(project_dir) / "reports" / "figures" / f"{name}.png"
+        if png.is_file():
+            uri = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+            create_image_artifact(image_url=uri, key=f"graftline-{name}", description=what)
+            made.append(f"graftline-{name}")
+    sel = Path(project_dir) / "reports" / "selection.json"
+    if sel.is_file():
+        d = json.loads(sel.read_text())
+        est = d["estimator"]
+        lines = [f"# Source ranking by {est}", "", "| # | candidate | " + est + " | knn |", "|---|---|---|---|"]
+        for i, r in enumerate(d["ranking"], 1):
+            mark = " **(selected)**" if r["candidate"] == d["selected"] else ""
+            lines.append(f"| {i} | {r['candidate']}{mark} | {r.get(est, float('nan')):+.4f} | "
+                         f"{r.get('knn', float('nan')):.3f} |")
+        lines += ["", d["why"]]
+        create_markdown_artifact(key="graftline-ranking", markdown="\n".join(lines), description="selection ranking")
+        made.append("graftline-ranking")
+    return made

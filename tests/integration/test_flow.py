@@ -10,7 +10,7 @@ from tests.conftest import REPO, TINY, deep_update, make_project, write_params
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["demo", "prepare", "validate", "zoo", "select", "finetune", "baseline", "check", "export"]
+STAGES = ["demo", "prepare", "validate", "zoo", "select", "finetune", "baseline", "check", "export", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +52,20 @@ def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tmp_path
     assert sorted(order) == sorted(STAGES)
     for before, after in [("demo", "prepare"), ("prepare", "validate"), ("validate", "select"), ("zoo", "select"),
                           ("select", "finetune"), ("select", "baseline"), ("finetune", "check"),
-                          ("baseline", "check"), ("check", "export")]:
+                          ("baseline", "check"), ("check", "export"), ("export", "report")]:
         assert order.index(before) < order.index(after), order  # DVC's dependency order
     runs, artifacts = task_runs(state.state_details.flow_run_id)
     stage_runs = [r for r in runs if r.name in STAGES]
     assert sorted(r.name for r in stage_runs) == sorted(STAGES)  # exactly one task run per stage
     assert all(r.state.is_completed() for r in stage_runs)
     keys = {a.key for a in artifacts}
-    assert {"graftline-select", "graftline-check", "graftline-export", "graftline-summary"} <= keys
+    assert {"graftline-select", "graftline-check", "graftline-export", "graftline-summary", "graftline-run-report",
+            "graftline-confusion", "graftline-selection", "graftline-curves", "graftline-ranking"} <= keys
+    assert all(state.result()["ran"].values())  # a fresh project: DVC ran every stage (graftline's status file)
+
+    # Nothing changed: DVC's status says every stage is up to date, so none is started.
+    again = flow_module.pipeline(project_dir=str(project), return_state=True)
+    assert again.is_completed() and not any(again.result()["ran"].values()), again.result()
 
     # A failed gate stops the flow at that stage, with the stage's own message; later stages do not run.
     write_params(project, deep_update(TINY, {"check": {"max_ntg": -1.0}}))
@@ -67,8 +73,9 @@ def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tmp_path
     assert state.is_failed()
     with pytest.raises(flow_module.dvc_tasks.StageFailed) as err:
         state.result()
-    assert err.value.stage == "check" and err.value.code == 1 and "negative transfer" in str(err.value)
+    assert err.value.stage == "check" and err.value.code == 1 and err.value.outcome == "gate"
+    assert "negative transfer" in str(err.value)
     runs, _ = task_runs(state.state_details.flow_run_id)
     names = {r.name: r for r in runs}
-    assert "export" not in names and names["check"].state.is_failed()
-    assert all(names[s].state.is_completed() for s in STAGES if s not in ("check", "export"))
+    assert "export" not in names and "report" not in names and names["check"].state.is_failed()
+    assert all(names[s].state.is_completed() for s in STAGES if s not in ("check", "export", "report"))
