@@ -1,0 +1,120 @@
+"""The deployment as a team runs it: a real Prefect server, the process work pool, ``prefect deploy --all`` from
+prefect.yaml, and a process worker running two overlapping flow runs on one project. Both must complete, one after
+the other (the project's concurrency limit), and the dashboard's artifacts must be readable through the API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, REPO, TINY, make_project
+
+pytestmark = pytest.mark.slow
+POOL = "graftline-process"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prefect(*args: str, env: dict, timeout: float = 120, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    r = subprocess.run([str(BIN / "prefect"), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    assert r.returncode == 0, f"prefect {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    """``prefect server start`` on a free port of 127.0.0.1, analytics off, its own PREFECT_HOME; yields the env
+    that points clients at it, and restores this process's Prefect settings afterwards."""
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
+           "PREFECT_SERVER_UI_ENABLED": "false", "GRAFTLINE_PROJECT_DIR": str(REPO),
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
+                             "--analytics-off"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        assert proc.poll() is None, (tmp_path / "server.log").read_text()
+        assert time.monotonic() < deadline, "prefect server did not answer /api/health in 120 s"
+        time.sleep(1)
+    saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
+    os.environ.update(PREFECT_API_URL=api, PREFECT_HOME=env["PREFECT_HOME"])
+    try:
+        yield env
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_deployment_runs_two_overlapping_runs_one_after_the_other(server, tmp_path: Path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, \
+        FlowRunFilterId
+
+    project = make_project(tmp_path / "proj", TINY)
+    _prefect("work-pool", "create", POOL, "--type", "process", env=server)
+    _prefect("--no-prompt", "deploy", "--all", env=server)
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name("graftline-pipeline/nightly")
+        assert dep.schedules and dep.schedules[0].schedule.cron == "0 2 * * *"
+        runs = [client.create_flow_run_from_deployment(dep.id, parameters={"project_dir": str(project)})
+                for _ in range(2)]
+    # Both runs are due now: one worker poll picks both up and starts them at once (two processes).
+    worker = subprocess.run([str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--run-once"], env=server,
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+
+    with get_client(sync_client=True) as client:
+        done = [client.read_flow_run(r.id) for r in runs]
+        assert all(r.state.is_completed() for r in done), [(r.state.type, r.state.message) for r in done]
+        spans = []
+        for r in done:
+            tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id])))
+            stage_runs = [t for t in tasks if t.task_key and "run_stage" in t.task_key]
+            assert len(stage_runs) == 10, [t.name for t in stage_runs]
+            spans.append((min(t.start_time for t in stage_runs), max(t.end_time for t in stage_runs)))
+        # The concurrency limit: one run's stages all end before the other's begin (DVC's lock never contended).
+        first, second = sorted(spans)
+        assert first[1] <= second[0], spans
+        arts = {r.id: {a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[r.id])))} for r in done}
+        limits = [lim.name for lim in client.read_global_concurrency_limits(limit=50)]
+    assert any(n.startswith("graftline-project-") for n in limits), limits
+    for keys in arts.values():  # both runs publish the report, whichever ran the stages
+        assert {"graftline-run-report", "graftline-confusion", "graftline-ranking", "graftline-summary"} <= set(keys)
+        assert keys["graftline-run-report"].type == "link" and keys["graftline-run-report"].data.endswith("run.html")
+        assert keys["graftline-confusion"].type == "image"
+        assert keys["graftline-confusion"].data.startswith("data:image/png;base64,")
+    # Exactly one run trained (its tqdm bars became progress artifacts at 100 %); the other found it up to date.
+    progress = [{k: a for k, a in keys.items() if k.startswith("graftline-progress-")} for keys in arts.values()]
+    trained = [p for p in progress if "graftline-progress-finetune" in p]
+    assert len(trained) == 1 and not [p for p in progress if p is not trained[0] and p], progress
+    assert float(trained[0]["graftline-progress-finetune"].data) == 100.0
+    assert (project / "reports" / "run.html").is_file()
