@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-fast bench dashboard flow clean
+.PHONY: setup chromium run test test-fast bench dashboard flow clean
 
 setup: $(STAMP)  ## create .venv and install graftline with its dependencies (idempotent)
 
@@ -25,14 +25,19 @@ run: setup  ## the whole pipeline on the embedded default (dvc repro), then its 
 	@echo
 	graftline summary
 
-test: setup  ## every test, the slow end-to-end ones included
-	$(BIN)/python -m pytest
+chromium:  ## headless Chromium for the report test (Debian's package; installed when missing and we are root)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium missing: sudo apt-get install -y chromium (the report test needs it)" >&2; exit 1; fi; }
+
+test: setup chromium  ## every test, the slow end-to-end ones included (report screenshot: build/test-artifacts)
+	GRAFTLINE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest
 
 test-fast: setup  ## the unit tests (no end-to-end pipeline; about a minute)
 	$(BIN)/python -m pytest -m "not slow"
 
 flow: setup  ## run the pipeline as a Prefect flow (ephemeral server unless PREFECT_API_URL is set)
-	$(BIN)/python flows/pipeline.py
+	$(BIN)/python -m flows.pipeline
 
 dashboard: setup  ## a local Prefect server with its dashboard on http://127.0.0.1:4200
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200 --analytics-off
