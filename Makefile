@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup chromium run test test-fast bench dashboard flow clean
+.PHONY: setup chromium deps run test test-fast bench dashboard flow clean
 
 setup: $(STAMP)  ## create .venv and install graftline with its dependencies (idempotent)
 
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
 	@touch $(STAMP)
+
+deps: setup  ## rewrite each stage's code deps in dvc.yaml = the import closure of its command (tools/code_deps.py)
+	$(BIN)/python -m tools.code_deps --write
 
 run: setup  ## the whole pipeline on the embedded default (dvc repro), then its headline numbers
 	dvc repro
