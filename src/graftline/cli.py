@@ -172,11 +172,11 @@ def export() -> None:
 
 @app.command()
 def report() -> None:
-    """One self-contained page for the run -> reports/run.html (charts also as reports/figures/*.png)."""
+    """One page for the run -> reports/run.html (charts: reports/figures), its judged numbers -> metrics/run.json."""
     from graftline.report import run_report
 
     _, proj = _ctx()
-    r = run_report(proj.root, proj.reports / "run.html", proj.reports / "figures")
+    r = run_report(proj.root, proj.reports / "run.html", proj.reports / "figures", proj.metrics / "run.json")
     typer.echo(f"report: {_rel(Path(r['html']))} ({len(r['figures'])} charts, {r['seconds']:.1f} s)")
 
 

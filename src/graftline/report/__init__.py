@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from graftline.project import write_bytes_atomic
+from graftline.project import write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,24 @@ def _figures(d) -> dict:
     return out
 
 
-def run_report(root: Path, html_path: Path, figures_dir: Path) -> dict:
-    """Write ``html_path`` (self-contained) and each chart as a PNG in ``figures_dir`` (for dashboards)."""
-    from graftline.report.collect import collect
+def _plot_data(d, folder: Path) -> None:
+    """CSV files for ``dvc plots`` (dvc.yaml's templates): the test predictions (``confusion``) and every
+    candidate's selection score against kNN accuracy (``scatter``)."""
+    if d.predictions is not None:
+        y, p, classes = d.predictions
+        rows = "".join(f"{classes[a]},{classes[b]}\n" for a, b in zip(y, p))
+        write_bytes_atomic(folder / "predictions.csv", ("actual,predicted\n" + rows).encode())
+    sel = d.get("selection")
+    if sel:
+        est = sel["estimator"]
+        rows = "".join(f"{r['candidate'].replace(',', ';')},{r.get(est)},{r.get('knn')}\n" for r in sel["ranking"])
+        write_bytes_atomic(folder / "selection.csv", (f"candidate,{est},knn\n" + rows).encode())
+
+
+def run_report(root: Path, html_path: Path, figures_dir: Path, metrics_path: Path | None = None) -> dict:
+    """Write ``html_path`` (self-contained), each chart as a PNG in ``figures_dir`` (for dashboards) and the numbers
+    that judge the run in ``metrics_path`` (DVC's metrics file)."""
+    from graftline.report.collect import collect, judged
     from graftline.report.html import render
 
     t0 = time.perf_counter()
@@ -43,6 +58,9 @@ def run_report(root: Path, html_path: Path, figures_dir: Path) -> dict:
     for name, png in figs.items():
         write_bytes_atomic(figures_dir / f"{name}.png", png)
     write_bytes_atomic(html_path, render(data, figs).encode())
+    if metrics_path is not None:
+        write_json_atomic(metrics_path, judged(data))
+    _plot_data(data, html_path.parent / "plots")
     seconds = time.perf_counter() - t0
     log.debug("report: %s (%d charts, %.1f s)%s", html_path, len(figs), seconds,
              f"; not produced yet: {', '.join(data.missing)}" if data.missing else "")

@@ -27,6 +27,7 @@ class RunData:
     confusion: Optional[np.ndarray] = None
     per_class: Optional[list[tuple[str, float, int]]] = None  # class, accuracy, test images
     classes: list[str] = field(default_factory=list)
+    predictions: Optional[tuple[np.ndarray, np.ndarray, list[str]]] = None  # test: true, predicted, class names
 
     def get(self, name: str) -> Optional[dict]:
         return self.files.get(name)
@@ -86,6 +87,7 @@ def collect(root: Path) -> RunData:
         from graftline.eval.logits import confusion, per_class_accuracy
 
         y, p, classes = preds
+        data.predictions = preds
         k = len(classes)
         data.classes = classes
         data.confusion = confusion(y, p, k)
@@ -119,3 +121,33 @@ def lineage(d: RunData) -> list[tuple[str, str, str]]:
     if d.get("export"):
         rows.append(("ONNX model", d.get("export")["onnx_sha256"], "models/export/model.onnx"))
     return rows
+
+
+def judged(d: RunData) -> dict[str, float]:
+    """The numbers that judge a run, key ones first (``dvc exp show`` / ``dvc metrics diff`` columns, in order).
+    Timings, hashes and names stay in the stages' own records; only what is present is written."""
+    out: dict[str, float] = {}
+    chk, exp, sel, ft, bl = (d.get(n) or {} for n in ("check", "export", "selection", "finetune", "baseline"))
+    for key in ("transfer_acc", "scratch_acc", "ntg", "ntg_low", "ntg_high", "confidence"):
+        if isinstance(chk.get(key), (int, float)):
+            out[key] = chk[key]
+    if "passed" in chk:
+        out["check_passed"] = int(bool(chk["passed"]))
+    if (ft.get("forgetting") or {}).get("forgetting") is not None:
+        out["forgetting"] = ft["forgetting"]["forgetting"]
+    if sel:
+        pick = next((r for r in sel["ranking"] if r["candidate"] == sel["selected"]), {})
+        if pick.get(sel["estimator"]) is not None:
+            out["selected_score"] = pick[sel["estimator"]]
+    for arm, rec in (("finetune", ft), ("baseline", bl)):
+        if rec.get("val_acc") is not None:
+            out[f"{arm}_val_acc"] = rec["val_acc"]
+    for key in ("parity_max_abs_diff", "top1_agreement", "onnx_test_acc"):
+        if key in exp:
+            out[key] = exp[key]
+    out.update({k: v for k, v in exp.items() if "latency" in k and isinstance(v, (int, float))})
+    if "passed" in exp:
+        out["export_passed"] = int(bool(exp["passed"]))
+    if d.per_class:
+        out["min_class_acc"] = min(a for _, a, n in d.per_class if n)
+    return out
