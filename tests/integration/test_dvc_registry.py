@@ -46,6 +46,8 @@ def repo(tmp_path_factory) -> Path:
     git("config", "user.name", "ci", cwd=p)
     ok(dvc("init", "-q", cwd=p))
     ok(dvc("config", "core.analytics", "false", cwd=p))
+    git("add", "-A", cwd=p)
+    git("commit", "-qm", "tiny project", cwd=p)  # dvclive (the curves) needs a commit to start from
     ok(dvc("repro", cwd=p))
     git("add", "-A", cwd=p)
     git("commit", "-qm", "tiny run", cwd=p)
@@ -116,3 +118,15 @@ def test_promotion_only_when_every_gate_passed(repo: Path):
     (repo / "metrics/run.json").write_text(json.dumps({**m, "export_passed": 0}))
     r = promote(repo)
     assert r.returncode != 0 and "refused" in r.stderr, r.stdout + r.stderr
+
+
+def test_dvc_plots_with_templates(repo: Path):
+    plots = json.loads(ok(dvc("plots", "show", "--json", cwd=repo)))["data"]
+    assert set(plots) >= {"training curves, both arms", "test confusion matrix", "selection score vs kNN accuracy"}
+    curves = plots["training curves, both arms"][0]["content"]["data"]["values"]
+    assert {Path(v["filename"]).parts[0] for v in curves} == {"finetune", "baseline"}  # both arms, one plot
+    cells = plots["test confusion matrix"][0]["content"]["data"]["values"]
+    n_test = json.loads((repo / "metrics/check.json").read_text())["test_images"]
+    assert len(cells) == n_test and {"actual", "predicted"} <= set(cells[0])
+    for png in ("curves", "confusion", "selection"):  # the offline copies beside them
+        assert (repo / "reports/figures" / f"{png}.png").stat().st_size > 1000
