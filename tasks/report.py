@@ -24,9 +24,11 @@ SOURCES = {
                                                         if k in e},
                                                      "selected": e["candidate"] == d["selected"]}
                                                     for i, e in enumerate(d["ranking"])]),
-    "finetune": ("metrics/finetune.json", lambda d: [d]),
-    "baseline": ("metrics/baseline.json", lambda d: [d]),
-    "check": ("metrics/check.json", lambda d: [d]),
+    "finetune": ("metrics/finetune/seed-{seed}.json", lambda d: [d]),  # one stage per seed: finetune@<seed>
+    "baseline": ("metrics/baseline/seed-{seed}.json", lambda d: [d]),
+    "check": ("metrics/check.json", lambda d: [{"seed": r["seed"], "verdict": d["verdict"], "ntg_mean": d["ntg"],
+                                                "ntg_low": d["ntg_low"], "ntg_high": d["ntg_high"], **r}
+                                               for r in d["per_seed"]]),
     "export": ("metrics/export.json", lambda d: [d]),
 }
 
@@ -37,15 +39,20 @@ def _flat(row: dict) -> dict:
 
 @task(name="publish")
 def publish_stage(project_dir: Path, stage: str) -> str | None:
-    """Publish the stage's metrics/report as a table artifact keyed ``graftline-<stage>``; None if it has none."""
-    if stage not in SOURCES:
+    """Publish the stage's metrics/report as a table artifact keyed ``graftline-<stage>``; None if it has none.
+
+    Stages made by ``foreach`` (``finetune@1``) publish their own item's file (``metrics/finetune/seed-1.json``)."""
+    name, _, item = stage.partition("@")
+    if name not in SOURCES:
         return None
-    rel, to_rows = SOURCES[stage]
+    rel, to_rows = SOURCES[name]
+    rel = rel.format(seed=item)
     path = project_dir / rel
     if not path.is_file():
         return None
     rows = [_flat(r) for r in to_rows(json.loads(path.read_text()))]
-    create_table_artifact(key=f"graftline-{stage}", table=rows, description=f"{stage}: {rel}")
+    key = f"graftline-{name}" + (f"-seed-{item}" if item else "")  # artifact keys: lowercase letters, digits, dashes
+    create_table_artifact(key=key, table=rows, description=f"{stage}: {rel}")
     return rel
 
 

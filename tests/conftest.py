@@ -27,7 +27,7 @@ TINY = {
         {"id": "test_resnet.random_labels", "architecture": "test_resnet", "domain": "random_labels"},
     ]},
     "finetune": {"steps": 6, "batch_size": 16, "eval_every": 3, "warmup_steps": 1},
-    "check": {"max_ntg": 1.0},
+    "check": {"max_ntg": 1.0, "seeds": [0, 1]},
 }
 
 

@@ -115,48 +115,53 @@ def select() -> None:
     typer.echo(f"select: {report.selected} ({report.why})")
 
 
+SEED = typer.Option(None, "--seed", help="Training seed (default: the first of check.seeds, the exported one).")
+
+
 @app.command()
-def finetune() -> None:
-    """Fine-tune the selected candidate with a new head -> models/finetuned, metrics/finetune."""
+def finetune(seed: Optional[int] = SEED) -> None:
+    """Fine-tune the selected candidate with a new head -> models/finetuned/seed-<s>, metrics/finetune/seed-<s>."""
     from graftline.train.finetune import run_finetune
 
     params, proj = _ctx()
     from graftline.train.distributed import is_main
 
-    s = run_finetune(params.finetune, proj.prepared, proj.root, proj.finetuned, proj.metrics,
-                     proj.reports / "selection.json")
+    s = run_finetune(params.finetune, params.check.seeds[0] if seed is None else seed, proj.prepared, proj.root,
+                     proj.finetuned, proj.metrics, proj.reports / "selection.json")
     if not is_main():  # under torchrun, rank 0 reports
         return
     f = s.forgetting
     forgot = (f"; source task {f['source_acc_before']:.3f} -> {f['source_acc_after']:.3f} "
               f"(forgetting {f['forgetting']:+.3f})") if f else ""
-    typer.echo(f"finetune [{s.strategy}, regularizer {s.regularizer}]: {_arm_line(s)}{forgot}")
+    typer.echo(f"finetune [{s.strategy}, regularizer {s.regularizer}, seed {s.seed}]: {_arm_line(s)}{forgot}")
 
 
 @app.command()
-def baseline() -> None:
-    """Train the same architecture from scratch with the same budget -> models/baseline, metrics/baseline."""
+def baseline(seed: Optional[int] = SEED) -> None:
+    """The same architecture from scratch, same budget and seed -> models/baseline/seed-<s>, metrics/baseline/."""
     from graftline.train.finetune import run_baseline
 
     params, proj = _ctx()
     from graftline.train.distributed import is_main
 
-    s = run_baseline(params.finetune, params.check.scratch_lr, proj.prepared, proj.root, proj.baseline,
-                     proj.metrics, proj.reports / "selection.json")
+    s = run_baseline(params.finetune, params.check.scratch_lr, params.check.seeds[0] if seed is None else seed,
+                     proj.prepared, proj.root, proj.baseline, proj.metrics, proj.reports / "selection.json")
     if not is_main():
         return
-    typer.echo(f"baseline: {_arm_line(s)}")
+    typer.echo(f"baseline [seed {s.seed}]: {_arm_line(s)}")
 
 
 @app.command()
 def check() -> None:
-    """Transfer vs scratch on the test split: NTG gate -> metrics/check.json (exit 1 on negative transfer)."""
+    """Transfer vs scratch over paired seeds on the test split: the NTG verdict with its interval ->
+    metrics/check.json (exit 1 on negative transfer)."""
     from graftline.check.ntg import run_check
 
     params, proj = _ctx()
     r = run_check(params.check, proj.prepared, proj.root, proj.finetuned, proj.baseline, proj.metrics / "check.json")
-    typer.echo(f"check: transfer {r.transfer_acc:.3f} vs scratch {r.scratch_acc:.3f} -> NTG {r.ntg:+.3f} "
-               f"(gate: <= {r.max_ntg:+.3f}) passed")
+    typer.echo(f"check: {r.verdict}: transfer {r.transfer_acc:.3f} vs scratch {r.scratch_acc:.3f} over "
+               f"{len(r.seeds)} seeds -> NTG {r.ntg:+.3f}, {100 * r.confidence:.0f}% interval "
+               f"[{r.ntg_low:+.3f}, {r.ntg_high:+.3f}] (negative above {r.max_ntg:+.3f})")
 
 
 @app.command()
@@ -165,7 +170,8 @@ def export() -> None:
     from graftline.export.onnx import run_export
 
     params, proj = _ctx()
-    r = run_export(params.export, proj.prepared, proj.root, proj.finetuned, proj.exported, proj.metrics / "export.json")
+    r = run_export(params.export, proj.prepared, proj.root, proj.finetuned / f"seed-{params.check.seeds[0]}",
+                   proj.exported, proj.metrics / "export.json")
     typer.echo(f"export: {_rel(proj.exported / 'model.onnx')}  parity max|diff| {r.parity_max_abs_diff:.2e}, "
                f"top-1 agreement {r.top1_agreement:.4f}")
 

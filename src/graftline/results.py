@@ -98,9 +98,10 @@ class SelectionReport(Result):
 
 
 class TrainResult(Result):
-    """``metrics/finetune.json`` and ``metrics/baseline.json``: one arm's training."""
+    """``metrics/<arm>/seed-<seed>.json`` (arm: finetune, baseline): one arm's training with one seed."""
 
     made_by: str = "`graftline finetune` / `graftline baseline`"
+    seed: int = 0
     val_acc: Optional[float]
     best_val_acc: Optional[float]
     best_step: int
@@ -127,15 +128,27 @@ class TrainResult(Result):
 
 
 class CheckResult(Result):
-    """``metrics/check.json``: transfer against scratch on the test split."""
+    """``metrics/check.json``: transfer against scratch over paired seeds on the test split (check/verdict.py)."""
 
     made_by: str = "`graftline check`"
-    transfer_acc: float
-    scratch_acc: float
-    ntg: float
+    verdict: str  # positive | negative | inconclusive
+    ntg: float  # mean over seeds of err(transfer) - err(scratch)
+    ntg_low: float
+    ntg_high: float
+    confidence: float
     max_ntg: float
-    passed: bool
+    passed: bool  # the gate: False on negative (or on inconclusive with on_inconclusive: fail)
+    seeds: list[int]
+    exported_seed: int
     test_images: int
+    transfer_acc: float  # mean over seeds
+    scratch_acc: float
+    per_seed: list[dict[str, Any]]
+    per_class_ntg: dict[str, float]
+    variance: dict[str, float]
+    advice: str = ""
+    forgetting: Optional[float] = None
+    max_forgetting: Optional[float] = None
     source: str
     architecture: str
     data_hash: str

@@ -34,10 +34,14 @@ def headline(proj: Project) -> str:
             lines.append(f"  {i}. {e['candidate']:<36} {e[sel.estimator]:+.4f}{mark}")
     if paths["check"].is_file():
         chk = CheckResult.read(paths["check"])
-        lines.append(f"Transfer vs scratch on {chk.test_images} test images: {chk.transfer_acc:.3f} vs "
-                     f"{chk.scratch_acc:.3f} ({100 * (chk.transfer_acc - chk.scratch_acc):+.1f} points)")
-        lines.append(f"Negative transfer gap NTG = {chk.ntg:+.3f} (gate <= {chk.max_ntg:+.3f}: "
-                     f"{'passed' if chk.passed else 'FAILED'})")
+        lines.append(f"Transfer vs scratch on {chk.test_images} test images, {len(chk.seeds)} paired seeds: "
+                     f"{chk.transfer_acc:.3f} vs {chk.scratch_acc:.3f} "
+                     f"({100 * (chk.transfer_acc - chk.scratch_acc):+.1f} points)")
+        lines.append(f"Negative transfer gap NTG = {chk.ntg:+.3f}, {100 * chk.confidence:.0f}% interval "
+                     f"[{chk.ntg_low:+.3f}, {chk.ntg_high:+.3f}]: {chk.verdict}"
+                     f"{'' if chk.passed else ' (gate FAILED: export blocked)'}")
+        if chk.advice:
+            lines.append(f"  {chk.advice}")
     if paths["export"].is_file():
         exp = ExportResult.read(paths["export"])
         lines.append(f"ONNX parity: max |logit diff| {exp.parity_max_abs_diff:.2e}, top-1 agreement "

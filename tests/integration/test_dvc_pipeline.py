@@ -12,7 +12,9 @@ from tests.conftest import TINY, deep_update, dvc, graftline, make_project, writ
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["demo", "prepare", "validate", "zoo", "select", "finetune", "baseline", "check", "export", "report"]
+SEEDS = TINY["check"]["seeds"]
+STAGES = ["demo", "prepare", "validate", "zoo", "select", *(f"{arm}@{s}" for arm in ("finetune", "baseline")
+                                                             for s in SEEDS), "check", "export", "report"]
 
 
 def ran(output: str) -> set[str]:
@@ -37,7 +39,7 @@ def test_onnx_matches_safetensors_loaded_through_model_json(built):
     from graftline.export.onnx import session
     from graftline.models import weights
 
-    model, meta = weights.load(p / "models/finetuned/model")
+    model, meta = weights.load(p / "models/finetuned/seed-0/model")
     paths = [str(x.relative_to(p / "data/demo/digits")) for x in sorted((p / "data/demo/digits").rglob("*.png"))[:64]]
     size = tuple(meta["input_size"][1:])
     x = normalize(torch.stack([torch.from_numpy(load_image(p / "data/demo/digits" / q, meta["in_chans"], size))
@@ -57,7 +59,7 @@ def test_repro_lineage_and_staleness(built):
     sel = json.loads((p / "reports/selection.json").read_text())
     assert {e["candidate"] for e in sel["ranking"]} == {f"zoo:{c['id']}" for c in TINY["zoo"]["candidates"]}
     assert sel["selected"] == sel["ranking"][0]["candidate"] and "logme" in sel["ranking"][0]
-    meta = json.loads((p / "models/finetuned/model.json").read_text())
+    meta = json.loads((p / "models/finetuned/seed-0/model.json").read_text())
     for key in ("architecture", "model_kwargs", "num_classes", "in_chans", "input_size", "mean", "std", "classes",
                 "source", "data_hash", "params_hash"):
         assert key in meta
@@ -67,8 +69,11 @@ def test_repro_lineage_and_staleness(built):
     assert chk["ntg"] == pytest.approx(chk["scratch_acc"] - chk["transfer_acc"])
     exp = json.loads((p / "metrics/export.json").read_text())
     assert exp["parity_max_abs_diff"] <= 1e-4 and exp["top1_agreement"] == 1.0
-    assert (p / "metrics/finetune/plots/metrics/val_acc.tsv").is_file()
-    assert (p / "metrics/finetune/curves.png").stat().st_size > 1000
+    assert chk["seeds"] == SEEDS and len(chk["per_seed"]) == len(SEEDS) and chk["exported_seed"] == SEEDS[0]
+    assert chk["ntg_low"] <= chk["ntg"] <= chk["ntg_high"] and chk["verdict"] in ("positive", "inconclusive")
+    assert all(0 <= r["mcnemar_p"] <= 1 for r in chk["per_seed"])
+    assert (p / "metrics/finetune/seed-0/plots/metrics/val_acc.tsv").is_file()
+    assert (p / "metrics/finetune/seed-0/curves.png").stat().st_size > 1000
     lock = yaml.safe_load((p / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(STAGES)
 
@@ -89,7 +94,15 @@ def test_repro_lineage_and_staleness(built):
     write_params(p, deep_update(TINY, {"finetune": {"lr": 0.002}}))
     r = dvc("repro", cwd=p)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert ran(r.stdout) == {"finetune", "check", "export", "report"}, r.stdout
+    assert ran(r.stdout) == {*(f"finetune@{s}" for s in SEEDS), "check", "export", "report"}, r.stdout
+
+    # One more seed: only its pair trains (every other seed's arms are cached by DVC), then the verdict is redone.
+    more = SEEDS + [7]
+    write_params(p, deep_update(TINY, {"finetune": {"lr": 0.002}, "check": {"seeds": more}}))
+    r = dvc("repro", cwd=p)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ran(r.stdout) == {"finetune@7", "baseline@7", "check", "export", "report"}, r.stdout
+    assert json.loads((p / "metrics/check.json").read_text())["seeds"] == more
 
     # The exported model predicts through the CLI.
     img = next((p / "data/demo/digits/7").glob("*.png"))
@@ -97,7 +110,7 @@ def test_repro_lineage_and_staleness(built):
     assert str(img) in out.stdout and out.stdout.count("(") == 2
 
     # The gate: an impossible max_ntg makes check exit 1 after writing its metrics.
-    write_params(p, deep_update(TINY, {"finetune": {"lr": 0.002}, "check": {"max_ntg": -1.0}}))
+    write_params(p, deep_update(TINY, {"finetune": {"lr": 0.002}, "check": {"max_ntg": -1.0, "seeds": more}}))
     r = graftline("check", cwd=p)
     assert r.returncode == 1 and "negative transfer" in r.stderr and "NTG" in r.stderr
     assert json.loads((p / "metrics/check.json").read_text())["passed"] is False

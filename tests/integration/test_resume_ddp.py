@@ -35,8 +35,8 @@ def _env1() -> dict:
 
 def test_kill_minus_9_then_rerun_ends_bit_identical(upstream: Path):
     write_params(upstream, deep_update(TINY, LONG))
-    weights = upstream / "models/finetuned/model.safetensors"
-    ckpt = upstream / "checkpoints/finetune/train.pt"
+    weights = upstream / "models/finetuned/seed-0/model.safetensors"
+    ckpt = upstream / "checkpoints/finetune/seed-0/train.pt"
 
     subprocess.run([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), check=True,
                    capture_output=True)
@@ -56,7 +56,7 @@ def test_kill_minus_9_then_rerun_ends_bit_identical(upstream: Path):
     r = subprocess.run([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    summary = json.loads((upstream / "metrics/finetune.json").read_text())
+    summary = json.loads((upstream / "metrics/finetune/seed-0.json").read_text())
     assert 0 < summary["resumed_from_step"] < 600, summary
     assert "resuming from" in r.stderr
     assert weights.read_bytes() == reference  # bit for bit
@@ -66,13 +66,13 @@ def test_kill_minus_9_then_rerun_ends_bit_identical(upstream: Path):
 def _curve(p: Path) -> list[dict]:
     import csv
 
-    with open(p / "metrics/finetune/plots/metrics/train_loss.tsv") as f:
+    with open(p / "metrics/finetune/seed-0/plots/metrics/train_loss.tsv") as f:
         return [{"step": int(r["step"])} for r in csv.DictReader(f, delimiter="\t")]
 
 
 def test_a_checkpoint_from_other_params_is_not_resumed(upstream: Path):
     write_params(upstream, deep_update(TINY, LONG))
-    ckpt = upstream / "checkpoints/finetune/train.pt"
+    ckpt = upstream / "checkpoints/finetune/seed-0/train.pt"
     proc = subprocess.Popen([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not ckpt.exists() and proc.poll() is None:
@@ -83,7 +83,7 @@ def test_a_checkpoint_from_other_params_is_not_resumed(upstream: Path):
     r = graftline("finetune", cwd=upstream)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "another configuration" in r.stderr
-    assert json.loads((upstream / "metrics/finetune.json").read_text())["resumed_from_step"] == 0
+    assert json.loads((upstream / "metrics/finetune/seed-0.json").read_text())["resumed_from_step"] == 0
 
 
 def test_ddp_on_two_processes_gives_the_one_process_weights(upstream: Path):
@@ -98,16 +98,16 @@ def test_ddp_on_two_processes_gives_the_one_process_weights(upstream: Path):
     r = subprocess.run([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    one = load_file(upstream / "models/finetuned/model.safetensors")
+    one = load_file(upstream / "models/finetuned/seed-0/model.safetensors")
     r = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "--no-python",
                         str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    summary = json.loads((upstream / "metrics/finetune.json").read_text())
+    summary = json.loads((upstream / "metrics/finetune/seed-0.json").read_text())
     assert summary["processes"] == 2 and summary["steps_done"] == 8
     assert summary["strategy"] == "lp_ft" and summary["probe"]["steps"] == 4
     assert r.stdout.count("finetune [lp_ft") == 1  # rank 0 reports, once
-    two = load_file(upstream / "models/finetuned/model.safetensors")
+    two = load_file(upstream / "models/finetuned/seed-0/model.safetensors")
     assert one.keys() == two.keys()
     start = load_file(upstream / "models/zoo/test_convnext.digits.safetensors")
     moved = [k for k in one if k in start and one[k].shape == start[k].shape and not torch.equal(one[k], start[k])]

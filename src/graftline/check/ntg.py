@@ -1,20 +1,28 @@
-"""The check stage: negative transfer gap on the held-out test split, and its gate.
+"""The check stage: transfer against scratch over paired seeds on the held-out test split, and its gate.
 
-NTG (Wang et al., "Characterizing and Avoiding Negative Transfer", CVPR 2019) = err(transfer) - err(scratch),
-where both models have the same architecture, data and training budget. NTG > 0 means the source made things worse
-(negative transfer). The gate fails when NTG > ``check.max_ntg`` (default 0: transfer must not lose to scratch).
+For each seed in ``check.seeds`` the two arms (``models/finetuned/seed-<s>``, ``models/baseline/seed-<s>``, same
+architecture, data, data order, augmentation and budget) are scored image by image on the test split; the verdict
+(check/verdict.py) is the mean NTG with a bootstrap interval over test images and seeds, per-seed McNemar p-values
+and per-class NTG. ``negative`` fails the gate (exit 1, export blocked); ``inconclusive`` warns, or fails with
+``check.on_inconclusive: fail``; ``check.max_forgetting`` also fails a transfer that forgot too much of its source.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import numpy as np
+
+from graftline.check.verdict import decide
 from graftline.config import CheckParams
-from graftline.errors import GateFailed
 from graftline.data.dataset import load_split
-from graftline.eval.logits import accuracy
+from graftline.errors import GateFailed
+from graftline.eval.logits import predict_logits
 from graftline.models import weights
-from graftline.results import CheckResult
+from graftline.results import CheckResult, TrainResult
+
+log = logging.getLogger(__name__)
 
 
 def ntg(transfer_acc: float, scratch_acc: float) -> float:
@@ -22,24 +30,68 @@ def ntg(transfer_acc: float, scratch_acc: float) -> float:
     return (1.0 - transfer_acc) - (1.0 - scratch_acc)
 
 
+def seed_dir(arm_dir: Path, seed: int) -> Path:
+    return arm_dir / f"seed-{seed}"
+
+
+def _correct(model_dir: Path, prepared: Path, project_root: Path, cache: dict) -> tuple[np.ndarray, dict]:
+    model, meta = weights.load(model_dir / "model")
+    key = (meta["in_chans"], tuple(meta["input_size"][1:]))
+    if key not in cache:  # both arms and every seed share one decoded test split
+        cache[key] = load_split(prepared, project_root, "test", meta["in_chans"], meta["input_size"][1:])
+    test = cache[key]
+    pred = predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1).numpy()
+    return pred == test.y.numpy(), meta
+
+
+def _forgetting(metrics_dir: Path, seeds: list[int]) -> float | None:
+    values = []
+    for s in seeds:
+        path = metrics_dir / "finetune" / f"seed-{s}.json"
+        f = TrainResult.read(path).forgetting if path.is_file() else None
+        if f is not None:
+            values.append(f["forgetting"])
+    return float(np.mean(values)) if values else None
+
+
 def run_check(p: CheckParams, prepared: Path, project_root: Path, finetuned: Path, baseline: Path,
               metrics_path: Path) -> CheckResult:
-    """Evaluate both arms on the test split; write ``metrics_path``; raise GateFailed if NTG > max_ntg."""
-    transfer, tmeta = weights.load(finetuned / "model")
-    scratch, smeta = weights.load(baseline / "model")
-    test = load_split(prepared, project_root, "test", tmeta["in_chans"], tmeta["input_size"][1:])
-    t_acc = accuracy(transfer, test.data, None, tmeta["mean"], tmeta["std"])
-    s_acc = accuracy(scratch, test.data, None, smeta["mean"], smeta["std"])
-    gap = ntg(t_acc, s_acc)
-    result = CheckResult(transfer_acc=t_acc, scratch_acc=s_acc, ntg=gap, max_ntg=p.max_ntg, passed=gap <= p.max_ntg,
-                         test_images=len(test), source=tmeta["source"], architecture=tmeta["architecture"],
-                         data_hash=test.meta["data_hash"])
+    """Score both arms of every seed on the test split; write ``metrics_path``; raise GateFailed on a failed gate."""
+    cache: dict = {}
+    t_ok, s_ok, tmeta = [], [], {}
+    for seed in p.seeds:
+        ok, tmeta = _correct(seed_dir(finetuned, seed), prepared, project_root, cache)
+        t_ok.append(ok)
+        s_ok.append(_correct(seed_dir(baseline, seed), prepared, project_root, cache)[0])
+    test = next(iter(cache.values()))
+    v = decide(np.stack(t_ok), np.stack(s_ok), test.y.numpy(), test.classes, p.seeds, p.max_ntg, p.confidence,
+               p.bootstrap)
+    forgetting = _forgetting(metrics_path.parent, p.seeds)
+    forgot_too_much = p.max_forgetting is not None and forgetting is not None and forgetting > p.max_forgetting
+    verdict = "negative" if forgot_too_much else v.verdict
+    fail = verdict == "negative" or (verdict == "inconclusive" and p.on_inconclusive == "fail")
+    result = CheckResult(
+        verdict=verdict, ntg=v.ntg, ntg_low=v.ntg_low, ntg_high=v.ntg_high, confidence=v.confidence,
+        max_ntg=p.max_ntg, passed=not fail, seeds=p.seeds, exported_seed=p.seeds[0], test_images=v.test_images,
+        transfer_acc=v.transfer_acc, scratch_acc=v.scratch_acc, per_seed=v.per_seed, per_class_ntg=v.per_class,
+        variance=v.variance, advice=v.advice, forgetting=forgetting, max_forgetting=p.max_forgetting,
+        source=tmeta["source"], architecture=tmeta["architecture"], data_hash=test.meta["data_hash"])
     result.write(metrics_path)
-    if not result.passed:
-        raise GateFailed(
-            f"negative transfer: the model fine-tuned from {tmeta['source']} scores {t_acc:.3f} on the test split, "
-            f"scratch scores {s_acc:.3f}; NTG = {gap:+.3f} > check.max_ntg = {p.max_ntg:+.3f} ({metrics_path}). "
-            "Pick another source (select.candidates), revisit the fine-tuning recipe, or raise check.max_ntg if a "
-            "tie is acceptable."
-        )
+    where = (f"transfer from {result.source} {v.transfer_acc:.3f} vs scratch {v.scratch_acc:.3f} on "
+             f"{v.test_images} test images x {len(p.seeds)} seeds: NTG {v.ntg:+.3f}, {100 * p.confidence:.0f}% "
+             f"interval [{v.ntg_low:+.3f}, {v.ntg_high:+.3f}]")
+    if forgot_too_much:
+        raise GateFailed(f"the transfer model forgot {forgetting:.3f} of its source task's accuracy (mean over seeds) "
+                         f"> check.max_forgetting = {p.max_forgetting} ({metrics_path}); {where}. Use a regularizer "
+                         "(finetune.regularizer: l2_sp or ewc) or a gentler strategy (lp_ft, progressive).")
+    if verdict == "negative":
+        raise GateFailed(f"negative transfer: {where}, wholly above check.max_ntg = {p.max_ntg:+.3f} "
+                         f"({metrics_path}). Pick another source (select.candidates), revisit the fine-tuning recipe, "
+                         "or raise check.max_ntg if a loss that small is acceptable.")
+    if verdict == "inconclusive":
+        msg = f"inconclusive: {where} straddles the thresholds (0 and max_ntg {p.max_ntg:+.3f}); {v.advice}."
+        if fail:
+            raise GateFailed(msg + f" check.on_inconclusive is fail ({metrics_path}); set it to warn to let a tie "
+                                   "through.")
+        log.warning("check: %s", msg)
     return result

@@ -6,7 +6,7 @@ that implements them imports them from here, so a name cannot be accepted by par
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -171,7 +171,6 @@ class SelectParams(Section):
 
 
 class FinetuneParams(Section):
-    seed: int = 0
     steps: int = Field(300, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(0.0003, gt=0.0, le=10.0)
@@ -199,8 +198,25 @@ class FinetuneParams(Section):
 
 
 class CheckParams(Section):
+    """The transfer-vs-scratch verdict: paired seeds, an interval, three outcomes (check/verdict.py)."""
+
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="training seeds; each trains both arms (paired); "
+                                                                   "the first seed's transfer model is exported")
     scratch_lr: float = Field(0.001, gt=0.0, le=10.0, description="the from-scratch baseline's own learning rate")
-    max_ntg: float = Field(0.0, ge=-1.0, le=1.0, description="largest allowed err(transfer) - err(scratch)")
+    max_ntg: float = Field(0.0, ge=-1.0, le=1.0, description="negative transfer: the whole interval of "
+                                                            "err(transfer) - err(scratch) above this")
+    confidence: float = Field(0.95, ge=0.5, le=0.999, description="confidence of the NTG interval")
+    on_inconclusive: Literal["warn", "fail"] = "warn"
+    max_forgetting: Optional[float] = Field(None, ge=0.0, le=1.0, description="also negative when the source task "
+                                                                              "loses more accuracy than this")
+    bootstrap: int = Field(2000, ge=200, le=100_000, description="bootstrap replicates of the interval")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct, got {v}")
+        return v
 
 
 class ExportParams(Section):

@@ -24,7 +24,7 @@ def _figures(d) -> dict:
             out["selection"] = figures.selection_scatter(
                 [r["candidate"] for r in ranked], [r[est] for r in ranked], [r[other] for r in ranked],
                 sel["selected"], f"{est} (selection score)", f"{other} (measured on the target features)")
-    arms = {a: d.root / "metrics" / a / "plots" / "metrics" for a in ("finetune", "baseline")}
+    arms = {a: d.root / "metrics" / a / f"seed-{d.seed}" / "plots" / "metrics" for a in ("finetune", "baseline")}
     if any(p.is_dir() for p in arms.values()):
         out["curves"] = figures.curves({a: p for a, p in arms.items() if p.is_dir()})
     if d.confusion is not None:

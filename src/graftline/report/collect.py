@@ -32,9 +32,11 @@ class RunData:
     def get(self, name: str) -> Optional[dict]:
         return self.files.get(name)
 
+    seed: int = 0
+
     @property
     def missing(self) -> list[str]:
-        return [FILES[n] for n, d in self.files.items() if d is None]
+        return [FILES[n].format(seed=self.seed) for n, d in self.files.items() if d is None]
 
 
 FILES = {
@@ -42,12 +44,22 @@ FILES = {
     "validation": "reports/validation.json",
     "zoo": "models/zoo/zoo.json",
     "selection": "reports/selection.json",
-    "finetune": "metrics/finetune.json",
-    "baseline": "metrics/baseline.json",
+    "finetune": "metrics/finetune/seed-{seed}.json",
+    "baseline": "metrics/baseline/seed-{seed}.json",
     "check": "metrics/check.json",
     "export": "metrics/export.json",
-    "model": "models/finetuned/model.json",
+    "model": "models/finetuned/seed-{seed}/model.json",
 }
+
+
+def primary_seed(root: Path) -> int:
+    """The seed whose arms the report shows: the exported one (check.json), else the lowest trained one."""
+    check = _read(root / "metrics" / "check.json")
+    if check and "exported_seed" in check:
+        return int(check["exported_seed"])
+    seeds = sorted(int(p.name.split("-", 1)[1]) for p in (root / "models" / "finetuned").glob("seed-*")
+                   if p.name.split("-", 1)[1].lstrip("-").isdigit())
+    return seeds[0] if seeds else 0
 
 
 def _read(path: Path) -> Optional[dict]:
@@ -60,14 +72,14 @@ def _read(path: Path) -> Optional[dict]:
         return None
 
 
-def test_predictions(root: Path) -> Optional[tuple[np.ndarray, np.ndarray, list[str]]]:
+def test_predictions(root: Path, seed: int = 0) -> Optional[tuple[np.ndarray, np.ndarray, list[str]]]:
     """(true, predicted, classes) of the fine-tuned model on the test split; None when the model or data is missing.
 
     Read from ``metrics/predictions.json`` when a stage wrote one, else computed here from models/finetuned."""
     saved = _read(root / "metrics" / "predictions.json")
     if saved is not None and {"y_true", "y_pred", "classes"} <= set(saved):
         return np.asarray(saved["y_true"]), np.asarray(saved["y_pred"]), list(saved["classes"])
-    stem, prepared = root / "models" / "finetuned" / "model", root / "data" / "prepared"
+    stem, prepared = root / "models" / "finetuned" / f"seed-{seed}" / "model", root / "data" / "prepared"
     if not stem.with_suffix(".json").is_file() or not (prepared / "meta.json").is_file():
         return None
     from graftline.data.dataset import load_split
@@ -81,8 +93,10 @@ def test_predictions(root: Path) -> Optional[tuple[np.ndarray, np.ndarray, list[
 
 
 def collect(root: Path) -> RunData:
-    data = RunData(root=root, files={name: _read(root / rel) for name, rel in FILES.items()})
-    preds = test_predictions(root)
+    seed = primary_seed(root)
+    data = RunData(root=root, files={name: _read(root / rel.format(seed=seed)) for name, rel in FILES.items()},
+                   seed=seed)
+    preds = test_predictions(root, seed)
     if preds is not None:
         from graftline.eval.logits import confusion, per_class_accuracy
 
@@ -117,7 +131,8 @@ def lineage(d: RunData) -> list[tuple[str, str, str]]:
     elif zoo:
         rows.append(("zoo", ", ".join(c["id"] for c in zoo["candidates"]), FILES["zoo"]))
     if d.get("finetune") and d.get("finetune").get("model_sha256"):
-        rows.append(("fine-tuned weights", d.get("finetune")["model_sha256"], "models/finetuned/model.safetensors"))
+        rows.append(("fine-tuned weights", d.get("finetune")["model_sha256"],
+                     f"models/finetuned/seed-{d.seed}/model.safetensors"))
     if d.get("export"):
         rows.append(("ONNX model", d.get("export")["onnx_sha256"], "models/export/model.onnx"))
     return rows

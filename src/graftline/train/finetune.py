@@ -56,26 +56,26 @@ def init_model(pretrained: torch.nn.Module | None, src_meta: dict, num_classes: 
     return model
 
 
-def _recipe(p: FinetuneParams, lr: float) -> Recipe:
+def _recipe(p: FinetuneParams, lr: float, seed: int = 0) -> Recipe:
     return Recipe(steps=p.steps, batch_size=p.batch_size, lr=lr, weight_decay=p.weight_decay,
-                  warmup_steps=p.warmup_steps, eval_every=p.eval_every, augment=p.augment, seed=p.seed,
+                  warmup_steps=p.warmup_steps, eval_every=p.eval_every, augment=p.augment, seed=seed,
                   keep_best=p.keep_best, patience=p.patience, device=p.device, amp=p.amp)
 
 
-def _probe_recipe(p: FinetuneParams) -> Recipe:
+def _probe_recipe(p: FinetuneParams, seed: int = 0) -> Recipe:
     """The linear probe's head-only phase: cached features, no augmentation, its own steps and rate."""
-    return replace(_recipe(p, p.probe_lr), steps=p.probe_steps, warmup_steps=0, augment=False)
+    return replace(_recipe(p, p.probe_lr, seed), steps=p.probe_steps, warmup_steps=0, augment=False)
 
 
-def _fingerprint(arm: str, p: FinetuneParams, lr: float, data_hash: str, start_sha: str | None) -> str:
+def _fingerprint(arm: str, p: FinetuneParams, lr: float, seed: int, data_hash: str, start_sha: str | None) -> str:
     """What a checkpoint must match to be resumed: the arm's params, its rate, the data and the starting weights."""
-    blob = json.dumps([arm, p.model_dump(mode="json", exclude={"resume", "device", "amp"}), lr, data_hash,
+    blob = json.dumps([arm, p.model_dump(mode="json", exclude={"resume", "device", "amp"}), lr, seed, data_hash,
                        start_sha, dist.world_size()], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _penalty(p: FinetuneParams, model: torch.nn.Module, source: torch.nn.Module, src: dict | None,
-             mean, std, candidate: str):
+             mean, std, candidate: str, seed: int = 0):
     if p.regularizer == "none":
         return None
     head = head_param_names(model)
@@ -86,12 +86,14 @@ def _penalty(p: FinetuneParams, model: torch.nn.Module, source: torch.nn.Module,
         raise ModelError(f"finetune.regularizer=ewc needs the source task's data to compute the Fisher, but "
                          f"{candidate} records no source eval set on disk (source_eval in its JSON). Use "
                          "finetune.regularizer=l2_sp (it needs only the source weights) or none.")
-    fisher = regularizers.fisher_diagonal(source, src["x"], src["y"], mean, std, p.ewc_samples, p.seed)
+    fisher = regularizers.fisher_diagonal(source, src["x"], src["y"], mean, std, p.ewc_samples, seed)
     return regularizers.ewc(model, state, head, fisher, p.ewc_lambda)
 
 
-def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_root: Path, out: Path,
-               live_dir: Path, selection_path: Path, pretrained: bool) -> TrainResult:
+def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, prepared: Path, project_root: Path, out: Path,
+               metrics_dir: Path, selection_path: Path, pretrained: bool) -> TrainResult:
+    out = out / f"seed-{seed}"
+    live_dir = metrics_dir / arm / f"seed-{seed}"
     dist.init()
     selection = SelectionReport.read(selection_path)
     source = selection.selected
@@ -104,18 +106,18 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_r
     strategy = p.strategy if pretrained else "full"  # scratch has nothing to probe, protect or unfreeze
     source_model = copy.deepcopy(model) if pretrained else None
     src = source_eval_set(src_meta, project_root, size) if pretrained else None
-    torch.manual_seed(p.seed)
+    torch.manual_seed(seed)
     model = init_model(model if pretrained else None, src_meta, len(classes), p.zero_init_head)
     arm_p = p if pretrained else p.model_copy(update={"regularizer": "none"})
-    penalty = _penalty(arm_p, model, source_model, src, mean, std, source) if pretrained else None
-    recipe = _recipe(p, lr)
+    penalty = _penalty(arm_p, model, source_model, src, mean, std, source, seed) if pretrained else None
+    recipe = _recipe(p, lr, seed)
     if arm_p.regularizer == "l2_sp":
         recipe = replace(recipe, weight_decay=0.0)  # L2-SP replaces weight decay (see regularizers.py)
-    ckpt_dir = project_root / "checkpoints" / arm
-    fingerprint = _fingerprint(arm, arm_p, lr, dmeta["data_hash"], src_meta.get("weights_sha256"))
+    ckpt_dir = project_root / "checkpoints" / arm / f"seed-{seed}"
+    fingerprint = _fingerprint(arm, arm_p, lr, seed, dmeta["data_hash"], src_meta.get("weights_sha256"))
     curves = Curves(live_dir, p.probe_steps if strategy == "lp_ft" else 0)
     hooks = Hooks(penalty=penalty, on_eval=curves, fingerprint=fingerprint, desc=arm)
-    result, facts = run_strategy(strategy, model, FitData(train.data, val.data, mean, std), recipe, _probe_recipe(p),
+    result, facts = run_strategy(strategy, model, FitData(train.data, val.data, mean, std), recipe, _probe_recipe(p, seed),
                                  hooks, ckpt_dir if p.resume else None, layer_decay=p.layer_decay,
                                  unfreeze_every=p.unfreeze_every)
     forgetting = forgetting_.measure(source_model, model, src, mean, std) if src is not None else None
@@ -130,7 +132,7 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_r
     }
     summary = TrainResult(
         val_acc=result.best_val_acc if p.keep_best else result.final_val_acc, best_val_acc=result.best_val_acc,
-        best_step=result.best_step, kept_step=result.kept_step, steps=p.steps, steps_done=result.steps_done,
+        seed=seed, best_step=result.best_step, kept_step=result.kept_step, steps=p.steps, steps_done=result.steps_done,
         stopped_early=result.stopped_early, lr=lr, strategy=strategy, regularizer=arm_p.regularizer,
         train_images=len(train), val_images=len(val), seconds=round(result.seconds, 2),
         resumed_from_step=result.resumed_from, processes=dist.world_size(), init=meta["init"],
@@ -141,21 +143,22 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, prepared: Path, project_r
         summary.model_sha256 = weights.save(tmp / "model", model, meta)
     live = {k: v for k, v in summary.model_dump().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     curves.close({**live, **({"forgetting": forgetting["forgetting"]} if forgetting else {})})
-    summary.write(live_dir.parent / f"{arm}.json")
+    summary.write(metrics_dir / arm / f"seed-{seed}.json")
     ckpt.clear(ckpt_dir)  # the run finished: a re-run is a new run, not a resume
     return summary
 
 
-def run_finetune(p: FinetuneParams, prepared: Path, project_root: Path, out: Path, metrics_dir: Path,
+def run_finetune(p: FinetuneParams, seed: int, prepared: Path, project_root: Path, out: Path, metrics_dir: Path,
                  selection_path: Path) -> TrainResult:
-    """Fine-tune the selected candidate with ``p.strategy`` -> ``models/finetuned``; metrics (forgetting too) in
-    ``metrics/``."""
-    return _train_arm("finetune", p, p.lr, prepared, project_root, out, metrics_dir / "finetune", selection_path,
+    """Fine-tune the selected candidate with ``p.strategy`` and ``seed`` -> ``models/finetuned/seed-<seed>``;
+    metrics (forgetting too) in ``metrics/finetune/seed-<seed>.json``, curves in ``metrics/finetune/seed-<seed>/``."""
+    return _train_arm("finetune", p, p.lr, seed, prepared, project_root, out, metrics_dir, selection_path,
                       pretrained=True)
 
 
-def run_baseline(p: FinetuneParams, scratch_lr: float, prepared: Path, project_root: Path, out: Path,
+def run_baseline(p: FinetuneParams, scratch_lr: float, seed: int, prepared: Path, project_root: Path, out: Path,
                  metrics_dir: Path, selection_path: Path) -> TrainResult:
-    """Train the selected architecture from scratch with the same budget -> ``models/baseline``."""
-    return _train_arm("baseline", p, scratch_lr, prepared, project_root, out, metrics_dir / "baseline",
-                      selection_path, pretrained=False)
+    """Train the selected architecture from scratch with the same budget and ``seed`` (the transfer arm's data
+    order and augmentation) -> ``models/baseline/seed-<seed>``."""
+    return _train_arm("baseline", p, scratch_lr, seed, prepared, project_root, out, metrics_dir, selection_path,
+                      pretrained=False)
