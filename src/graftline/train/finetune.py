@@ -144,7 +144,8 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, prepared: Path
     live = {k: v for k, v in summary.model_dump().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     curves.close({**live, **({"forgetting": forgetting["forgetting"]} if forgetting else {})})
     summary.write(metrics_dir / arm / f"seed-{seed}.json")
-    ckpt.clear(ckpt_dir)  # the run finished: a re-run is a new run, not a resume
+    if p.resume:
+        ckpt.clear(ckpt_dir)  # the run finished: a re-run is a new run, not a resume
     return summary
 
 
