@@ -197,16 +197,20 @@ def summary() -> None:
 
 @app.command()
 def predict(
-    images: list[Path] = typer.Argument(..., help="Image files to classify."),
-    model: Path = typer.Option(Path("models/export"), help="Directory with model.onnx + model.json."),
+    images: list[Path] = typer.Argument(..., help="Image files, folders (recursive) or a CSV with a 'path' column."),
+    model: Path = typer.Option(Path("models/export"), help="model.onnx, or the directory holding it."),
     top_k: int = typer.Option(1, min=1, help="How many classes to show per image."),
+    fmt: str = typer.Option("text", "--format", help="text | json | csv"),
+    batch_size: int = typer.Option(64, min=1, help="Images per onnxruntime call."),
 ) -> None:
-    """Classify image files with the exported ONNX model (onnxruntime)."""
+    """Classify images with the exported ONNX model: onnxruntime, numpy and PIL only (torch is not imported)."""
     from graftline.export.predict import predict as run_predict
+    from graftline.export.predict import render
 
-    for r in run_predict(model if model.is_absolute() else _state["root"] / model, images, top_k):
-        preds = ", ".join(f"{p['label']} ({p['prob']:.3f})" for p in r["predictions"])
-        typer.echo(f"{r['image']}: {preds}")
+    if fmt not in ("text", "json", "csv"):
+        raise typer.BadParameter(f"--format must be text, json or csv, not {fmt!r}")
+    results = run_predict(model if model.is_absolute() else _state["root"] / model, images, top_k, batch_size)
+    typer.echo(render(results, fmt))
 
 
 def _write_status(command: str, code: int, outcome: str) -> None:

@@ -169,3 +169,5 @@ class ExportResult(Result):
     onnx_sha256: str
     model_sha256: Optional[str]
     data_hash: str
+    preprocess: str = "float"
+    int8: Optional[dict[str, Any]] = None  # kept or refused, with the measured speed-up and accuracies

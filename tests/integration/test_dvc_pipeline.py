@@ -51,6 +51,60 @@ def test_onnx_matches_safetensors_loaded_through_model_json(built):
     assert json.loads((p / "models/export/model.json").read_text())["classes"] == meta["classes"]
 
 
+SERVE = """
+import json, sys
+import numpy as np, onnxruntime as ort
+from PIL import Image
+sys.modules["torch"] = None
+sess = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+meta = {k[len("graftline."):]: json.loads(v) for k, v in sess.get_modelmeta().custom_metadata_map.items()
+        if k.startswith("graftline.")}
+c, h, w = meta["input_size"]
+
+def resize(a, size):  # bilinear, half-pixel centres, edge clamp, no antialias: what the metadata says
+    for axis, out in ((0, size[0]), (1, size[1])):
+        n = a.shape[axis]
+        if n == out:
+            continue
+        src = np.maximum((np.arange(out) + 0.5) * (n / out) - 0.5, 0)
+        i0 = np.minimum(np.floor(src).astype(int), n - 1)
+        i1 = np.minimum(i0 + 1, n - 1)
+        wt = (src - i0).astype(np.float32).reshape([-1 if d == axis else 1 for d in range(a.ndim)])
+        a = np.take(a, i0, axis=axis) * (1 - wt) + np.take(a, i1, axis=axis) * wt
+    return a
+
+top1 = []
+for path in sys.argv[2:]:
+    im = Image.open(path).convert("L" if c == 1 else "RGB")
+    a = np.asarray(im, dtype=np.float32) / 255.0
+    a = resize(a[:, :, None] if a.ndim == 2 else a, (h, w)).transpose(2, 0, 1)
+    x = (a - np.float32(meta["mean"]).reshape(-1, 1, 1)) / np.float32(meta["std"]).reshape(-1, 1, 1)
+    top1.append(meta["classes"][int(sess.run(["logits"], {"input": x[None].astype(np.float32)})[0].argmax())])
+print(json.dumps(top1))
+"""
+
+
+def test_serving_from_the_onnx_metadata_alone_gives_the_pipeline_top1(built):
+    """A serving team's own numpy/PIL code, reading only the ONNX file's metadata, classifies the whole test split
+    exactly as the pipeline's model does (torch, through the streaming dataset)."""
+    import subprocess
+    import sys
+
+    from graftline.data.dataset import load_split
+    from graftline.eval.logits import predict_logits
+    from graftline.models import weights
+
+    p, _ = built
+    model, meta = weights.load(p / "models/finetuned/seed-0/model")
+    test = load_split(p / "data/prepared", p, "test", meta["in_chans"], meta["input_size"][1:])
+    pipeline = [test.classes[i] for i in predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1)]
+    files = [str(test.data.root / q) for q in test.data.paths]
+    r = subprocess.run([sys.executable, "-c", SERVE, str(p / "models/export/model.onnx"), *files],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout) == pipeline and len(pipeline) == len(test) > 0
+
+
 def test_repro_lineage_and_staleness(built):
     p, first_output = built
     assert ran(first_output) == set(STAGES)

@@ -1,20 +1,27 @@
-"""ONNX export keeps a dynamic batch and matches torch in onnxruntime."""
+"""Export: a dynamic-batch ONNX file that matches torch, describes itself, optionally preprocesses in the graph and
+ships INT8 only when it pays; predict serves it without torch."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+from PIL import Image
 
-from graftline.export.onnx import export_onnx, session, strip_debug_metadata
+from graftline.config import DataParams, ExportParams
+from graftline.data.prepare import run_prepare
+from graftline.export.onnx import export_onnx, run_export
+from graftline.export.runtime import metadata, session
 from graftline.models import weights
 
 
 def test_export_dynamic_batch_and_parity(tmp_path: Path):
     torch.manual_seed(0)
     model = weights.create("test_resnet", 4, 1).eval()
-    export_onnx(model, [1, 32, 32], tmp_path / "m.onnx", opset=18)
-    strip_debug_metadata(tmp_path / "m.onnx")
-    assert b".venv" not in (tmp_path / "m.onnx").read_bytes()  # no paths of the exporting machine ship
+    export_onnx(model, torch.zeros(2, 1, 32, 32), tmp_path / "m.onnx", opset=18)
     assert not list(tmp_path.glob("*.data"))  # one self-contained file
     sess = session(tmp_path / "m.onnx")
     assert [i.name for i in sess.get_inputs()] == ["input"] and [o.name for o in sess.get_outputs()] == ["logits"]
@@ -25,3 +32,102 @@ def test_export_dynamic_batch_and_parity(tmp_path: Path):
             ref = model(x).numpy()
         assert got.shape == (batch, 4)
         assert np.abs(got - ref).max() < 1e-4
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A prepared RGB folder (3 bar classes, mixed sizes) and a small model trained on it, saved by the contract."""
+    from graftline.data.dataset import ArrayData, load_split
+    from graftline.train.loop import FitData, fit
+    from graftline.train.recipe import Recipe
+
+    root = tmp_path_factory.mktemp("export")
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        (root / "images" / f"c{c}").mkdir(parents=True)
+        for i in range(24):
+            w, h = int(rng.integers(24, 48)), int(rng.integers(24, 48))
+            a = (rng.random((h, w, 3)) * 60).astype(np.uint8)
+            a[:, c * w // 3: (c + 1) * w // 3, c] = 230
+            Image.fromarray(a, "RGB").save(root / "images" / f"c{c}" / f"{i}.png")
+    meta = run_prepare(DataParams(source="folder", root="images", train_per_class=None, val_per_class=None,
+                                  val_fraction=0.2, test_fraction=0.3), root, root / "data/prepared", progress=False)
+    train = load_split(root / "data/prepared", root, "train", 3, (32, 32))
+    torch.manual_seed(0)
+    model = weights.create("test_resnet", 3, 3)
+    fit(model, FitData(ArrayData(train.tensors(), train.y), None, [0.3] * 3, [0.3] * 3),
+        Recipe(steps=40, batch_size=16, lr=3e-3, eval_every=40, augment=False, device="cpu"))
+    weights.save(root / "models/finetuned/seed-0/model", model, {
+        "architecture": "test_resnet", "model_kwargs": {}, "num_classes": 3, "in_chans": 3, "input_size": [3, 32, 32],
+        "mean": [0.3] * 3, "std": [0.3] * 3, "classes": train.classes, "source": "zoo:test", "data_hash": meta.data_hash,
+        "params_hash": "p0", "color_mode": "rgb"})
+    return root
+
+
+KEYS = {"classes", "mean", "std", "input_size", "in_chans", "input_layout", "preprocess", "interpolation", "color_mode",
+        "outputs", "data_hash", "params_hash", "weights_sha256", "source", "architecture"}
+
+
+@pytest.mark.parametrize("preprocess", ["float", "in_graph"])
+def test_the_onnx_file_describes_itself_and_matches_torch(trained: Path, preprocess: str):
+    out = trained / f"export-{preprocess}"
+    r = run_export(ExportParams(preprocess=preprocess, int8="off"), trained / "data/prepared", trained,
+                   trained / "models/finetuned/seed-0", out, trained / f"export-{preprocess}.json")
+    assert r.passed and r.parity_max_abs_diff <= 1e-4 and r.top1_agreement == 1.0 and r.onnx_test_acc > 0.9
+    sess = session(out / "model.onnx")  # a fresh onnxruntime session reads the metadata back
+    meta = metadata(sess)
+    saved = json.loads((trained / "models/finetuned/seed-0/model.json").read_text())
+    assert KEYS <= set(meta)
+    assert meta["classes"] == ["c0", "c1", "c2"] and meta["mean"] == [0.3] * 3 and meta["input_size"] == [3, 32, 32]
+    assert meta["color_mode"] == "rgb" and meta["preprocess"] == preprocess
+    assert meta["weights_sha256"] == saved["weights_sha256"] and meta["data_hash"] == saved["data_hash"]
+    model_json = json.loads((out / "model.json").read_text())
+    assert {k: model_json[k] for k in KEYS} == meta  # model.json says the same
+    assert b".venv" not in (out / "model.onnx").read_bytes()  # no paths of the exporting machine ship
+    if preprocess == "in_graph":
+        assert [(i.name, i.type) for i in sess.get_inputs()] == [("image", "tensor(uint8)")]
+        assert [o.name for o in sess.get_outputs()] == ["logits", "probs"]
+        probs = sess.run(["probs"], {"image": np.zeros((2, 32, 32, 3), np.uint8)})[0]
+        assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_int8_is_kept_only_with_its_measured_reason(trained: Path):
+    out = trained / "export-int8"
+    r = run_export(ExportParams(int8="auto"), trained / "data/prepared", trained, trained / "models/finetuned/seed-0",
+                   out, trained / "export-int8.json")
+    q = r.int8
+    assert set(q) >= {"kept", "reason", "speedup_batch32", "test_acc", "top1_agreement", "ms_batch32"}
+    assert (out / "model.int8.onnx").is_file() == q["kept"]
+    if q["kept"]:
+        assert q["speedup_batch32"] > 1 and q["test_acc"]["fp32"] - q["test_acc"]["int8"] <= 0.01
+        assert metadata(session(out / "model.int8.onnx"))["classes"] == ["c0", "c1", "c2"]
+    else:
+        assert q["reason"].startswith("refused:") and ("faster" in q["reason"] or "points" in q["reason"])
+
+
+PREDICT_WITHOUT_TORCH = """
+import json, sys
+sys.modules["torch"] = None  # any `import torch` now fails: predict must not need it
+from graftline.cli import main
+sys.argv = ["graftline", "predict", *sys.argv[1:]]
+try:
+    main()
+finally:
+    print("TORCH_LOADED" if sys.modules.get("torch") is not None else "NO_TORCH", file=sys.stderr)
+"""
+
+
+def test_predict_serves_files_folders_and_csv_without_torch(trained: Path):
+    run_export(ExportParams(int8="off"), trained / "data/prepared", trained, trained / "models/finetuned/seed-0",
+               trained / "models/export", trained / "metrics/export.json")
+    (trained / "list.csv").write_text("path\nimages/c1/0.png\nimages/c2/0.png\n")
+    args = ["--model", str(trained / "models/export"), "--format", "json", "--top-k", "2",
+            str(trained / "images/c0"), str(trained / "list.csv")]
+    r = subprocess.run([sys.executable, "-c", PREDICT_WITHOUT_TORCH, *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "NO_TORCH" in r.stderr
+    out = json.loads(r.stdout)
+    assert len(out) == 24 + 2 and all(len(x["predictions"]) == 2 for x in out)
+    by_class = {Path(x["image"]).parent.name: x["predictions"][0]["label"] for x in out[-2:]}
+    assert by_class == {"c1": "c1", "c2": "c2"}
+    assert sum(x["predictions"][0]["label"] == "c0" for x in out[:24]) >= 22

@@ -223,6 +223,12 @@ class ExportParams(Section):
     opset: int = Field(18, ge=13, le=23)
     parity_atol: float = Field(1e-4, gt=0.0)
     min_top1_agreement: float = Field(1.0, ge=0.0, le=1.0)
+    preprocess: Literal["float", "in_graph"] = Field(
+        "float", description="float: normalised float NCHW input; in_graph: uint8 NHWC input, normalisation inside")
+    int8: Literal["auto", "off"] = Field("auto", description="auto: ship model.int8.onnx when it is faster here "
+                                                             "and loses at most int8_max_drop of test accuracy")
+    int8_max_drop: float = Field(0.01, ge=0.0, le=1.0)
+    threads: int = Field(2, ge=1, le=256, description="onnxruntime threads for the INT8 latency comparison")
 
 
 class Params(Section):

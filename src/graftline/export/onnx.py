@@ -1,16 +1,26 @@
-"""The export stage: the fine-tuned model -> ``models/export/model.onnx``, checked in onnxruntime.
+"""The export stage: the fine-tuned model -> ``models/export/model.onnx``, self-describing, checked in onnxruntime.
 
 The model is rebuilt from ``model.json`` + ``model.safetensors`` (the saved-model contract), not taken from memory,
 so the parity check also proves that the contract reproduces the trained model. Export uses torch's dynamo exporter
-with a dynamic batch axis and a single file (``external_data=False``); parity compares logits on the whole test
-split: max |difference| within ``export.parity_atol`` and top-1 agreement of at least ``export.min_top1_agreement``.
+with a dynamic batch axis and a single file (``external_data=False``). ``export.preprocess``:
+
+- ``float`` (default): input ``input`` float32 [N, C, H, W], normalised; output ``logits``;
+- ``in_graph``: input ``image`` uint8 [N, H, W, C] at the model's size; scaling, normalisation and the layout change
+  happen inside the graph; outputs ``logits`` and ``probs``.
+
+Parity compares onnxruntime with torch on the whole test split (max |logit difference| within
+``export.parity_atol``, top-1 agreement of at least ``export.min_top1_agreement``). The file carries its own
+preprocessing, classes and lineage (``export/metadata.py``). With ``export.int8: auto`` a static INT8 model is made
+and shipped as ``model.int8.onnx`` only when it pays (``export/quantize.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
+import json
+import logging
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,80 +29,100 @@ import torch
 from graftline.config import ExportParams
 from graftline.data.dataset import load_split
 from graftline.errors import GateFailed
-from graftline.eval.logits import batches, predict_logits, prep
+from graftline.eval.logits import batches
+from graftline.export.metadata import describe, finish
+from graftline.export.quantize import int8_if_it_pays
+from graftline.export.runtime import session, to_layout
 from graftline.models import weights
 from graftline.project import atomic_dir
 from graftline.results import ExportResult
 
+log = logging.getLogger(__name__)
 
-def export_onnx(model: torch.nn.Module, input_size: list[int], path: Path, opset: int) -> None:
-    """Export with a dynamic batch axis: input ``input`` [batch, C, H, W] (normalised), output ``logits``."""
-    import logging
-    import warnings
 
+class InGraph(torch.nn.Module):
+    """uint8 NHWC images -> (logits, probabilities): the preprocessing inside the exported graph."""
+
+    def __init__(self, model: torch.nn.Module, mean: list[float], std: list[float]):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * 255.0)
+
+    def forward(self, image: torch.Tensor):
+        x = (image.permute(0, 3, 1, 2).to(torch.float32) - self.mean) / self.std
+        logits = self.model(x)
+        return logits, torch.softmax(logits, dim=1)
+
+
+def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int, input_name: str = "input",
+                output_names: tuple[str, ...] = ("logits",)) -> None:
+    """Export with a dynamic batch axis (the first dimension of ``example``)."""
     from torch.export import Dim
 
     model.eval()
-    example = torch.zeros(2, *input_size)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, opset_version=opset,
-                          input_names=["input"], output_names=["logits"],
+                          input_names=[input_name], output_names=list(output_names),
                           dynamic_shapes=({0: Dim("batch", min=1, max=65536)},), verbose=False)
 
 
-def strip_debug_metadata(path: Path) -> None:
-    """Drop the exporter's per-node debug metadata (``pkg.torch.onnx.stack_trace`` and friends).
-
-    They hold absolute paths of the exporting machine (``/home/<user>/.venv/...``): a leak in a shipped model and the
-    reason the same weights exported from two checkouts gave two different files. Inference never reads them.
-    """
-    import onnx
-
-    model = onnx.load(str(path))
-    graphs = [model.graph] + [f for f in model.functions]
-    for g in graphs:
-        for node in g.node:
-            del node.metadata_props[:]
-    onnx.save(model, str(path))
+def _inputs(split, meta: dict) -> np.ndarray:
+    """A split in the graph's input layout (uint8 NHWC for in-graph preprocessing, else normalised floats)."""
+    xs = [to_layout(x.numpy(), meta) for x in batches(split.data)]
+    c, h, w = meta["input_size"]
+    empty = np.zeros((0, h, w, c), np.uint8) if meta["preprocess"] == "in_graph" else np.zeros((0, c, h, w), np.float32)
+    return np.concatenate(xs) if xs else empty
 
 
-def session(path: Path, threads: int | None = None):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+def _logits(module: torch.nn.Module, x: np.ndarray, in_graph: bool) -> np.ndarray:
+    with torch.inference_mode():
+        out = [module(torch.from_numpy(x[i: i + 256])) for i in range(0, len(x), 256)]
+    return np.concatenate([(o[0] if in_graph else o).numpy() for o in out]) if out else np.zeros((0, 0), np.float32)
 
 
 def run_export(p: ExportParams, prepared: Path, project_root: Path, finetuned: Path, out: Path,
                metrics_path: Path) -> ExportResult:
     """Export, then check parity against the torch model on the test split; raise GateFailed if it fails."""
     model, meta = weights.load(finetuned / "model")
+    props = describe(meta, p.preprocess)
+    in_graph = p.preprocess == "in_graph"
+    module = InGraph(model, meta["mean"], meta["std"]).eval() if in_graph else model
     test = load_split(prepared, project_root, "test", meta["in_chans"], meta["input_size"][1:])
-    y = test.y
+    y = test.y.numpy()
+    x = _inputs(test, props)
+    c, h, w = meta["input_size"]
+    example = torch.zeros(2, h, w, c, dtype=torch.uint8) if in_graph else torch.zeros(2, c, h, w)
+    name = "image" if in_graph else "input"
     with atomic_dir(out) as tmp:
         t0 = time.perf_counter()
-        export_onnx(model, meta["input_size"], tmp / "model.onnx", p.opset)
-        strip_debug_metadata(tmp / "model.onnx")
+        export_onnx(module, example, tmp / "model.onnx", p.opset, name, tuple(props["outputs"]))
+        finish(tmp / "model.onnx", props)
         export_s = time.perf_counter() - t0
-        ref = predict_logits(model, test.data, meta["mean"], meta["std"]).numpy()
+        ref = _logits(module, x, in_graph)
         sess = session(tmp / "model.onnx")
-        got = np.concatenate([sess.run(["logits"], {"input": prep(x, meta["mean"], meta["std"]).numpy()})[0]
-                              for x in batches(test.data)] or [np.zeros((0, meta["num_classes"]), np.float32)])
+        got = np.concatenate([sess.run(["logits"], {name: x[i: i + 256]})[0] for i in range(0, len(x), 256)]) \
+            if len(x) else ref
         diff = float(np.abs(ref - got).max()) if len(ref) else 0.0
         agree = float((ref.argmax(1) == got.argmax(1)).mean()) if len(ref) else 1.0
-        onnx_acc = float((got.argmax(1) == y.numpy()).mean()) if len(ref) else float("nan")
+        onnx_acc = float((got.argmax(1) == y).mean()) if len(ref) else float("nan")
+        int8 = None
+        if p.int8 == "auto" and len(x):
+            train = load_split(prepared, project_root, "train", meta["in_chans"], meta["input_size"][1:])
+            int8 = int8_if_it_pays(tmp / "model.onnx", tmp / "model.int8.onnx", _inputs(train, props), x, y,
+                                   p.int8_max_drop, p.threads)
+            if int8["kept"]:
+                finish(tmp / "model.int8.onnx", {**props, "quantized": "int8 static QDQ, U8S8, per-channel"})
         digest = hashlib.sha256((tmp / "model.onnx").read_bytes()).hexdigest()
-        shutil.copyfile(finetuned / "model.json", tmp / "model.json")  # preprocessing + classes travel with it
+        (tmp / "model.json").write_text(json.dumps({**meta, **props, "onnx_sha256": digest}, indent=2))
         result = ExportResult(
             parity_max_abs_diff=diff, top1_agreement=agree, parity_atol=p.parity_atol,
             passed=diff <= p.parity_atol and agree >= p.min_top1_agreement, test_images=len(y),
             onnx_test_acc=onnx_acc, export_seconds=round(export_s, 2), opset=p.opset, onnx_sha256=digest,
-            model_sha256=meta.get("weights_sha256"), data_hash=meta["data_hash"])
+            model_sha256=meta.get("weights_sha256"), data_hash=meta["data_hash"], preprocess=p.preprocess,
+            int8=int8)
         result.write(metrics_path)
         if not result.passed:
             raise GateFailed(

@@ -1,0 +1,74 @@
+"""Serving without torch: an onnxruntime session, the model's self-description, and its input from image files.
+
+Everything here needs onnxruntime, numpy and PIL only (``graftline predict`` in a serving container). The ONNX file
+describes itself (``metadata_props``, written by ``export.metadata``): classes, mean/std, input layout and size,
+channels, resize interpolation, colour policy and lineage. Images go through ``data.images.load_image``, the one
+decode + colour policy + resize path the model was trained with.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from graftline.data.images import load_image
+
+PREFIX = "graftline."
+
+
+def session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def metadata(sess) -> dict:
+    """The model's self-description, decoded (JSON values back to lists/numbers)."""
+    raw = sess.get_modelmeta().custom_metadata_map
+    out = {}
+    for k, v in raw.items():
+        if k.startswith(PREFIX):
+            try:
+                out[k[len(PREFIX):]] = json.loads(v)
+            except json.JSONDecodeError:
+                out[k[len(PREFIX):]] = v
+    return out
+
+
+def model_input(images: list[Path], meta: dict) -> np.ndarray:
+    """Files -> the ONNX input the metadata asks for: normalised float32 NCHW, or uint8 NHWC (in-graph)."""
+    c, h, w = meta["input_size"]
+    arrays = [load_image(p, c, (h, w), meta.get("color_mode", "auto"), meta.get("max_pixels")) for p in images]
+    x = np.stack(arrays) if arrays else np.zeros((0, c, h, w), np.float32)
+    return to_layout(x, meta)
+
+
+def to_layout(x: np.ndarray, meta: dict) -> np.ndarray:
+    """float32 [N, C, H, W] in [0, 1] -> what the graph takes (see ``metadata``'s ``input_layout``)."""
+    if meta.get("preprocess") == "in_graph":
+        return np.ascontiguousarray(np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+    mean = np.asarray(meta["mean"], np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(meta["std"], np.float32).reshape(1, -1, 1, 1)
+    return ((x - mean) / std).astype(np.float32)
+
+
+def probabilities(sess, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities [N, classes] (the graph's ``probs`` output when it has one, else softmax(logits))."""
+    from scipy.special import softmax
+
+    names = [o.name for o in sess.get_outputs()]
+    inp = sess.get_inputs()[0].name
+    out = []
+    for i in range(0, len(x), batch_size):
+        if "probs" in names:
+            out.append(sess.run(["probs"], {inp: x[i: i + batch_size]})[0])
+        else:
+            out.append(softmax(sess.run(["logits"], {inp: x[i: i + batch_size]})[0], axis=1))
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
