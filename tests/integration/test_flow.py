@@ -1,12 +1,12 @@
 """The Prefect flow runs every DVC stage as one task, publishes artifacts, and stops at a failed gate."""
 
-import importlib.util
+import importlib
 import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, TINY, deep_update, make_project, write_params
+from tests.conftest import TINY, deep_update, make_project, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -23,9 +23,7 @@ def flow_module(tmp_path_factory):
     # closed the streams it captured (a harmless but noisy logging traceback).
     os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
     os.environ.pop("PREFECT_API_URL", None)
-    spec = importlib.util.spec_from_file_location("graftline_flow", REPO / "flows" / "pipeline.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module("flows.pipeline")  # a package of the repository root: no sys.path edit
     yield mod
     for k, v in saved.items():
         if v is None:

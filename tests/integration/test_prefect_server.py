@@ -36,7 +36,7 @@ def _prefect(*args: str, env: dict, timeout: float = 120, cwd: Path = REPO) -> s
 @pytest.fixture
 def server(tmp_path: Path):
     """``prefect server start`` on a free port of 127.0.0.1, analytics off, its own PREFECT_HOME; yields the env
-    that points clients at it, and restores this process's Prefect settings afterwards."""
+    that points the CLI and the worker at it."""
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
@@ -58,13 +58,14 @@ def server(tmp_path: Path):
         assert proc.poll() is None, (tmp_path / "server.log").read_text()
         assert time.monotonic() < deadline, "prefect server did not answer /api/health in 120 s"
         time.sleep(1)
-    saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
-    os.environ.update(PREFECT_API_URL=api, PREFECT_HOME=env["PREFECT_HOME"])
+    # This process's client talks to it through a temporary settings context, not os.environ: Prefect reads the
+    # environment once, and other tests in this process (the ephemeral flow tests) must not inherit a dead server.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     try:
-        yield env
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            yield env
     finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
