@@ -10,7 +10,9 @@ from tests.conftest import TINY, deep_update, make_project, write_params
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["demo", "prepare", "validate", "zoo", "select", "finetune", "baseline", "check", "export", "report"]
+SEEDS = TINY["check"]["seeds"]
+STAGES = ["demo", "prepare", "validate", "zoo", "select", *(f"{arm}@{s}" for arm in ("finetune", "baseline")
+                                                             for s in SEEDS), "check", "export", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +50,11 @@ def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tmp_path
     assert state.is_completed(), state.message
     order = state.result()["stages"]
     assert sorted(order) == sorted(STAGES)
-    for before, after in [("demo", "prepare"), ("prepare", "validate"), ("validate", "select"), ("zoo", "select"),
-                          ("select", "finetune"), ("select", "baseline"), ("finetune", "check"),
-                          ("baseline", "check"), ("check", "export"), ("export", "report")]:
+    pairs = [("demo", "prepare"), ("prepare", "validate"), ("validate", "select"), ("zoo", "select"),
+             ("check", "export"), ("export", "report")]
+    pairs += [p for s in SEEDS for arm in ("finetune", "baseline") for p in (("select", f"{arm}@{s}"),
+                                                                          (f"{arm}@{s}", "check"))]
+    for before, after in pairs:
         assert order.index(before) < order.index(after), order  # DVC's dependency order
     runs, artifacts = task_runs(state.state_details.flow_run_id)
     stage_runs = [r for r in runs if r.name in STAGES]
