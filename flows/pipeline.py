@@ -39,13 +39,16 @@ def project_lock_name(root: Path) -> str:
 
 def _ensure_limit(name: str) -> None:
     """Create the limit (1 slot) if it does not exist; an operator may raise or lower it in the UI/CLI."""
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     with get_client(sync_client=True) as client:
         try:
             client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
-            client.upsert_global_concurrency_limit_by_name(name, 1)
+            try:
+                client.upsert_global_concurrency_limit_by_name(name, 1)
+            except ObjectAlreadyExists:  # another run created it between our read and our create
+                pass
 
 
 @flow(name="graftline-pipeline")

@@ -71,7 +71,7 @@ class _Progress:
     """One Prefect progress artifact per stage, updated from the stage's tqdm bars (at most every 2 s)."""
 
     def __init__(self, stage: str):
-        self.key, self.id, self.last = f"graftline-progress-{stage.replace('_', '-')}", None, 0.0
+        self.key, self.id, self.last = f"graftline-progress-{re.sub(r'[^a-z0-9-]', '-', stage.lower())}", None, 0.0
 
     def line(self, line: str) -> None:
         m = _BAR.search(line)

@@ -111,9 +111,14 @@ def compact(files: set[Path], root: Path = REPO) -> list[str]:
     return sorted(out)
 
 
+def body(stage: dict) -> dict:
+    """The stage definition itself (a ``foreach`` stage keeps it under ``do``)."""
+    return stage["do"] if "do" in stage else stage
+
+
 def stage_commands(dvc_yaml: dict) -> dict[str, str]:
-    return {name: s["cmd"].split()[1] for name, s in dvc_yaml["stages"].items()
-            if isinstance(s.get("cmd"), str) and s["cmd"].split()[:1] == ["graftline"]}
+    return {name: body(s)["cmd"].split()[1] for name, s in dvc_yaml["stages"].items()
+            if isinstance(body(s).get("cmd"), str) and body(s)["cmd"].split()[:1] == ["graftline"]}
 
 
 def _load(path: Path):
@@ -135,10 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     bad = []
     for stage, command in stage_commands(doc).items():
         files = command_closure(command)
-        deps = [str(d) for d in doc["stages"][stage].get("deps", [])]
+        spec = body(doc["stages"][stage])
+        deps = [str(d) for d in spec.get("deps", [])]
         if args.write:
-            keep = [d for d in doc["stages"][stage]["deps"] if not str(d).startswith("src/")]
-            doc["stages"][stage]["deps"] = keep + compact(files)
+            seq = spec["deps"]  # edited in place: ruamel keeps the comments of the entries that stay
+            for i in reversed(range(len(seq))):
+                if str(seq[i]).startswith("src/"):
+                    del seq[i]
+            seq.extend(compact(files))
         elif args.check:
             bad += [f"{stage}: {f.relative_to(REPO)}" for f in sorted(files) if not covered(f, deps)]
         else:

@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -16,20 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, TINY, deep_update, dvc, env, make_project, write_params
+from tests.conftest import REPO, TINY, deep_update, dvc, env, write_params
+from tests.integration.conftest import git, ok
 
 pytestmark = pytest.mark.slow
-
-
-def git(*args: str, cwd: Path) -> str:
-    r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env())
-    assert r.returncode == 0, f"git {' '.join(args)}: {r.stdout}{r.stderr}"
-    return r.stdout
-
-
-def ok(r: subprocess.CompletedProcess) -> str:
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout
 
 
 def promote(project: Path) -> subprocess.CompletedProcess:
@@ -37,25 +26,8 @@ def promote(project: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=env())
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    p = make_project(tmp_path_factory.mktemp("git") / "proj", TINY, dvc_init=False)
-    shutil.copy(REPO / ".gitignore", p / ".gitignore")
-    git("init", "-q", "-b", "main", cwd=p)
-    git("config", "user.email", "ci@example.com", cwd=p)
-    git("config", "user.name", "ci", cwd=p)
-    ok(dvc("init", "-q", cwd=p))
-    ok(dvc("config", "core.analytics", "false", cwd=p))
-    git("add", "-A", cwd=p)
-    git("commit", "-qm", "tiny project", cwd=p)  # dvclive (the curves) needs a commit to start from
-    ok(dvc("repro", cwd=p))
-    git("add", "-A", cwd=p)
-    git("commit", "-qm", "tiny run", cwd=p)
-    assert "metrics/run.json" in git("ls-files", cwd=p)  # the judged numbers are versioned with the code
-    return p
-
-
-def test_queued_sweep_compares_in_exp_show(repo: Path):
+def test_queued_sweep_compares_in_exp_show(tiny_git_repo: Path):
+    repo = tiny_git_repo
     for lr in ("0.001", "0.003"):
         ok(dvc("exp", "run", "--queue", "-S", f"finetune.lr={lr}", cwd=repo))
     ok(dvc("queue", "start", "-j", "1", cwd=repo))
@@ -81,7 +53,8 @@ def test_queued_sweep_compares_in_exp_show(repo: Path):
     assert {"0.001", "0.003"} <= lrs, lrs
 
 
-def test_remote_push_fresh_clone_pull_then_repro_is_a_no_op(repo: Path, tmp_path: Path):
+def test_remote_push_fresh_clone_pull_then_repro_is_a_no_op(tiny_git_repo: Path, tmp_path: Path):
+    repo = tiny_git_repo
     ok(dvc("remote", "add", "-d", "local", str(tmp_path / "remote"), cwd=repo))
     git("add", ".dvc/config", cwd=repo)
     git("commit", "-qm", "local remote", cwd=repo)
@@ -96,7 +69,8 @@ def test_remote_push_fresh_clone_pull_then_repro_is_a_no_op(repo: Path, tmp_path
     assert (clone / "models/export/model.onnx").read_bytes() == (repo / "models/export/model.onnx").read_bytes()
 
 
-def test_promotion_only_when_every_gate_passed(repo: Path):
+def test_promotion_only_when_every_gate_passed(tiny_git_repo: Path):
+    repo = tiny_git_repo
     r = promote(repo)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip() == "graftline-classifier#prod#1"
@@ -114,13 +88,16 @@ def test_promotion_only_when_every_gate_passed(repo: Path):
     # A hand-edited metrics file that claims a failed gate is refused too, even with the pipeline clean.
     git("checkout", "--", "params.yaml", cwd=repo)
     ok(dvc("repro", cwd=repo))
-    m = json.loads((repo / "metrics/run.json").read_text())
+    original = (repo / "metrics/run.json").read_text()
+    m = json.loads(original)
     (repo / "metrics/run.json").write_text(json.dumps({**m, "export_passed": 0}))
     r = promote(repo)
     assert r.returncode != 0 and "refused" in r.stderr, r.stdout + r.stderr
+    (repo / "metrics/run.json").write_text(original)  # the shared project back as the pipeline left it
 
 
-def test_dvc_plots_with_templates(repo: Path):
+def test_dvc_plots_with_templates(tiny_git_repo: Path):
+    repo = tiny_git_repo
     plots = json.loads(ok(dvc("plots", "show", "--json", cwd=repo)))["data"]
     assert set(plots) >= {"training curves, both arms", "test confusion matrix", "selection score vs kNN accuracy"}
     curves = plots["training curves, both arms"][0]["content"]["data"]["values"]

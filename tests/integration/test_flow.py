@@ -1,16 +1,18 @@
 """The Prefect flow runs every DVC stage as one task, publishes artifacts, and stops at a failed gate."""
 
-import importlib.util
+import importlib
 import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, TINY, deep_update, make_project, write_params
+from tests.conftest import TINY, deep_update, make_project, write_params
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["demo", "prepare", "validate", "zoo", "select", "finetune", "baseline", "check", "export", "report"]
+SEEDS = TINY["check"]["seeds"]
+STAGES = ["demo", "prepare", "validate", "zoo", "select", *(f"{arm}@{s}" for arm in ("finetune", "baseline")
+                                                             for s in SEEDS), "check", "export", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +25,7 @@ def flow_module(tmp_path_factory):
     # closed the streams it captured (a harmless but noisy logging traceback).
     os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
     os.environ.pop("PREFECT_API_URL", None)
-    spec = importlib.util.spec_from_file_location("graftline_flow", REPO / "flows" / "pipeline.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module("flows.pipeline")  # a package of the repository root: no sys.path edit
     yield mod
     for k, v in saved.items():
         if v is None:
@@ -50,9 +50,11 @@ def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tmp_path
     assert state.is_completed(), state.message
     order = state.result()["stages"]
     assert sorted(order) == sorted(STAGES)
-    for before, after in [("demo", "prepare"), ("prepare", "validate"), ("validate", "select"), ("zoo", "select"),
-                          ("select", "finetune"), ("select", "baseline"), ("finetune", "check"),
-                          ("baseline", "check"), ("check", "export"), ("export", "report")]:
+    pairs = [("demo", "prepare"), ("prepare", "validate"), ("validate", "select"), ("zoo", "select"),
+             ("check", "export"), ("export", "report")]
+    pairs += [p for s in SEEDS for arm in ("finetune", "baseline") for p in (("select", f"{arm}@{s}"),
+                                                                          (f"{arm}@{s}", "check"))]
+    for before, after in pairs:
         assert order.index(before) < order.index(after), order  # DVC's dependency order
     runs, artifacts = task_runs(state.state_details.flow_run_id)
     stage_runs = [r for r in runs if r.name in STAGES]
