@@ -45,13 +45,13 @@ def _params():
     return Params.model_validate(yaml.safe_load((ROOT / "params.yaml").read_text()))
 
 
-def split(rep: int) -> Path:
+def split(rep: int, p=None) -> Path:
     """The demo re-split with data.seed = rep (facts are cached by content: no image is decoded twice)."""
     from graftline.data.prepare import run_prepare
 
     out = WORK / f"rep{rep}" / "prepared"
     if not (out / "manifest.csv").is_file():
-        p = _params()
+        p = p or _params()
         run_prepare(p.data.model_copy(update={"seed": rep}), ROOT, out, p.demo, progress=False)
     return out
 
@@ -67,8 +67,8 @@ def selection(source: str) -> Path:
     return path
 
 
-def train(task: tuple[int, str, int]) -> dict:
-    """One arm: (repetition, kind, seed) -> test correctness and seconds."""
+def train(task: tuple) -> dict:
+    """One arm: (repetition, kind, seed, params) -> test correctness and seconds."""
     import torch
 
     from graftline.data.dataset import load_split
@@ -77,10 +77,9 @@ def train(task: tuple[int, str, int]) -> dict:
     from graftline.train.finetune import run_baseline, run_finetune
 
     torch.set_num_threads(1)
-    rep, kind, seed = task
-    p = _params()
+    rep, kind, seed, p = task  # params read once at the start: editing params.yaml meanwhile changes nothing
     ft = p.finetune.model_copy(update={"resume": False})
-    prepared = split(rep)
+    prepared = split(rep, p)
     base = WORK / f"rep{rep}" / kind
     source = SOURCES.get(kind, SOURCES["good"])
     t0 = time.perf_counter()
@@ -146,8 +145,8 @@ def main() -> None:
     t_start = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as pool:
         for rep in range(a.reps):
-            split(rep)
-            tasks = [(rep, kind, s) for s in seeds for kind in ("good", "scratch", "harmful", "tie")]
+            split(rep, p)
+            tasks = [(rep, kind, s, p) for s in seeds for kind in ("good", "scratch", "harmful", "tie")]
             arms = {(r["kind"], r["seed"]): r for r in pool.map(train, tasks)}
             reps[rep] = verdicts(arms, seeds, p)
             s = summarise(reps)
