@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.integration.conftest import copy_of
 from tests.conftest import TINY, deep_update, dvc, graftline, make_project, write_params
 
 pytestmark = pytest.mark.slow
@@ -22,12 +23,10 @@ def ran(output: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, str]:
-    """One tiny project, reproduced once for the module (tests below run in file order)."""
-    p = make_project(tmp_path_factory.mktemp("dvc") / "proj", TINY)
-    r = dvc("repro", cwd=p)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return p, r.stdout
+def built(tiny_git_repo, tmp_path_factory) -> tuple[Path, str]:
+    """A copy of the session's tiny project (reproduced once, by `dvc repro`), and what that first run ran."""
+    p = copy_of(tiny_git_repo, tmp_path_factory.mktemp("dvc") / "proj")
+    return p, (tiny_git_repo.parent / "first-repro.log").read_text()
 
 
 def test_onnx_matches_safetensors_loaded_through_model_json(built):

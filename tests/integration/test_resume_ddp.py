@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import BIN, TINY, deep_update, env, graftline, make_project, write_params
+from tests.conftest import BIN, TINY, deep_update, env, graftline, write_params
+from tests.integration.conftest import copy_of
 
 pytestmark = pytest.mark.slow  # subprocesses and torchrun: about 2 minutes on 2 cores
 
@@ -19,11 +20,10 @@ LONG = {"finetune": {"steps": 600, "batch_size": 16, "eval_every": 20, "warmup_s
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory) -> Path:
-    """A tiny project with every stage before finetune done (real data, real tiny zoo)."""
-    p = make_project(tmp_path_factory.mktemp("resume") / "proj", TINY, dvc_init=False)
-    for stage in ("demo", "prepare", "validate", "zoo", "select"):
-        graftline(stage, cwd=p, check=True)
+def upstream(tiny_git_repo, tmp_path_factory) -> Path:
+    """A tiny project with every stage before finetune done (real data, real tiny zoo): a copy of the session's."""
+    p = copy_of(tiny_git_repo, tmp_path_factory.mktemp("resume") / "proj")
+    shutil.rmtree(p / "checkpoints", ignore_errors=True)
     return p
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import copy_of
 from tests.conftest import TINY, graftline, make_project
 
 from graftline.config import SelectParams
@@ -16,11 +17,9 @@ from graftline.select.rank import run_select
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    p = make_project(tmp_path_factory.mktemp("select") / "proj", TINY, dvc_init=False)
-    for stage in ("demo", "prepare", "validate", "zoo"):  # validate publishes data/prepared
-        graftline(stage, cwd=p, check=True)
-    return p
+def project(tiny_git_repo, tmp_path_factory) -> Path:
+    """A copy of the session's tiny project: prepared data and the tiny zoo."""
+    return copy_of(tiny_git_repo, tmp_path_factory.mktemp("select") / "proj")
 
 
 def select(project: Path, name: str, **kw) -> tuple[SelectionReport, dict]:
