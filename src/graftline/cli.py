@@ -92,7 +92,8 @@ def validate() -> None:
             typer.echo(f"validate: warning: rule {r['rule']}: {r['offending_count']} offending "
                        f"({', '.join(r['offending'][:3])}); {r['explain']}")
     typer.echo(f"validate: {sum(r['passed'] for r in report.rules)}/{len(report.rules)} rules passed on "
-               f"{report.images} images ({len(report.warnings)} warning(s)) -> data/prepared")
+               f"{report.scanned or report.images} scanned files; {report.images} kept "
+               f"({len(report.warnings)} warning(s)) -> data/prepared")
 
 
 @app.command()
