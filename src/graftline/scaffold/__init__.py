@@ -133,7 +133,7 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
     }
     for name, target in [("dvc.yaml", "dvc.yaml"), ("params.yaml", "params.yaml"), ("gitignore", ".gitignore"),
                          ("README.md", "README.md"), ("prefect.yaml", "prefect.yaml"),
-                         ("pipeline.py", "flows/pipeline.py")]:
+                         ("pipeline.py.tmpl", "flows/pipeline.py")]:
         out = directory / target
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(_fill(_template(name), values))
