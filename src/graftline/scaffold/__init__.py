@@ -131,12 +131,14 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
                       f"copied into data/raw and tracked by DVC (data/raw.dvc); add images, then `dvc add data/raw`"),
         "candidate_line": ", ".join(cands),
     }
+    # Templates are named *.tmpl: a file called dvc.yaml anywhere in this repository would be read by DVC as a stage
+    # file of the demo pipeline.
     for name, target in [("dvc.yaml", "dvc.yaml"), ("params.yaml", "params.yaml"), ("gitignore", ".gitignore"),
                          ("README.md", "README.md"), ("prefect.yaml", "prefect.yaml"),
-                         ("pipeline.py.tmpl", "flows/pipeline.py")]:
+                         ("pipeline.py", "flows/pipeline.py")]:
         out = directory / target
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(_fill(_template(name), values))
+        out.write_text(_fill(_template(f"{name}.tmpl"), values))
     if git:
         _run(["git", "init", "-q"], directory)
         _run(["dvc", "init", "-q"], directory)
