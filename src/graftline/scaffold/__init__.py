@@ -82,14 +82,9 @@ def count_images(path: Path) -> int:
 
 
 def _copy(src: Path, dst: Path) -> None:
-    """Copy a folder, hard-linking files when the file system allows (no second copy of a large data set)."""
-    def link_or_copy(a: str, b: str) -> None:
-        try:
-            os.link(a, b)
-        except OSError:
-            shutil.copy2(a, b)
-
-    shutil.copytree(src, dst, copy_function=link_or_copy, symlinks=False)
+    """A real copy, never hard links: `dvc add` moves the file into its cache and makes it read-only, which through
+    a shared inode would change the user's originals. (--in-place avoids the copy.)"""
+    shutil.copytree(src, dst, symlinks=False)
 
 
 def init_project(directory: Path, *, images: Path | None = None, csv: Path | None = None, in_place: bool = False,
