@@ -212,12 +212,13 @@ def init(
     with_demo_zoo: bool = typer.Option(False, "--with-demo-zoo", help="Also the demo and zoo stages."),
     steps: int = typer.Option(300, min=1, help="finetune.steps"),
     batch_size: int = typer.Option(32, min=1, help="finetune.batch_size"),
+    seeds: int = typer.Option(3, min=1, help="check.seeds = [0 .. N-1]: paired training runs per arm"),
 ) -> None:
     """A new project around your own images: dvc.yaml, params.yaml, prefect.yaml, git + DVC, images tracked."""
     from graftline.scaffold import init_project
 
     made = init_project(directory, images=images, csv=csv, in_place=in_place, candidates=candidate,
-                        with_demo_zoo=with_demo_zoo, steps=steps, batch_size=batch_size)
+                        with_demo_zoo=with_demo_zoo, steps=steps, batch_size=batch_size, seeds=seeds)
     typer.echo(f"init: {made['root']}: {made['images']} images ({made['data_root']}), candidates "
                f"{', '.join(made['candidates'])}")
     for hint in made["missing"]:

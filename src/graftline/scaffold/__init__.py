@@ -88,7 +88,7 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def init_project(directory: Path, *, images: Path | None = None, csv: Path | None = None, in_place: bool = False,
-                 candidates: list[str] | None = None, with_demo_zoo: bool = False, steps: int = 300,
+                 candidates: list[str] | None = None, with_demo_zoo: bool = False, steps: int = 300, seeds: int = 3,
                  batch_size: int = 32, git: bool = True) -> dict:
     """Create the project; return what was made (root, data root, images, candidates, missing hub weights)."""
 
@@ -121,6 +121,8 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
         "demo_params": DEMO_PARAMS if with_demo_zoo else "", "zoo_params": ZOO_PARAMS if with_demo_zoo else "",
         "demo_stage": DEMO_STAGE if with_demo_zoo else "", "zoo_stage": ZOO_STAGE if with_demo_zoo else "",
         "zoo_dep": "\n      - models/zoo" if with_demo_zoo else "",
+        "zoo_dep_do": "\n        - models/zoo" if with_demo_zoo else "",
+        "seeds": "[" + ", ".join(str(i) for i in range(seeds)) + "]",
         "images": f"{n_images} images", "version": _version(), "prefect_version": _prefect_version(),
         "data_line": (f"referenced in place at {root} (not copied)" if in_place else
                       f"copied into data/raw and tracked by DVC (data/raw.dvc); add images, then `dvc add data/raw`"),
