@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from graftline.errors import GraftlineError
+from graftline.errors import ConfigError, GraftlineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pick a pretrained source, fine-tune it, prove it helped, ship ONNX. "
@@ -92,7 +92,8 @@ def validate() -> None:
             typer.echo(f"validate: warning: rule {r['rule']}: {r['offending_count']} offending "
                        f"({', '.join(r['offending'][:3])}); {r['explain']}")
     typer.echo(f"validate: {sum(r['passed'] for r in report.rules)}/{len(report.rules)} rules passed on "
-               f"{report.images} images ({len(report.warnings)} warning(s)) -> data/prepared")
+               f"{report.scanned or report.images} scanned files; {report.images} kept "
+               f"({len(report.warnings)} warning(s)) -> data/prepared")
 
 
 @app.command()
@@ -101,6 +102,10 @@ def zoo() -> None:
     from graftline.train.pretrain import run_zoo
 
     params, proj = _ctx()
+    if params.zoo is None:
+        raise ConfigError(f"{_state['params_file']}: no `zoo:` section. The zoo stage pretrains the demo's source "
+                          "models; a project made by `graftline init` lists hub: or file: candidates instead (add "
+                          "the zoo section, or re-run `graftline init --with-demo-zoo`).")
     run_zoo(params.zoo, proj.demo / "sources", proj.zoo, proj.root, proj.metrics / "zoo.json")
 
 
@@ -193,6 +198,32 @@ def summary() -> None:
 
     _, proj = _ctx()
     typer.echo(headline(proj))
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., help="The new project's folder (new or empty)."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Your images: a folder laid out <class>/<image>."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Or a CSV/parquet manifest path,label[,split]."),
+    in_place: bool = typer.Option(False, "--in-place", help="Reference the images where they are (no copy, no "
+                                  "dvc add)."),
+    candidate: Optional[list[str]] = typer.Option(None, "--candidate", help="A source candidate (hub:<timm name> "
+                                                  "or file:<path>); repeat for several. Default: two ImageNet CNNs."),
+    with_demo_zoo: bool = typer.Option(False, "--with-demo-zoo", help="Also the demo and zoo stages."),
+    steps: int = typer.Option(300, min=1, help="finetune.steps"),
+    batch_size: int = typer.Option(32, min=1, help="finetune.batch_size"),
+    seeds: int = typer.Option(3, min=1, help="check.seeds = [0 .. N-1]: paired training runs per arm"),
+) -> None:
+    """A new project around your own images: dvc.yaml, params.yaml, prefect.yaml, git + DVC, images tracked."""
+    from graftline.scaffold import init_project
+
+    made = init_project(directory, images=images, csv=csv, in_place=in_place, candidates=candidate,
+                        with_demo_zoo=with_demo_zoo, steps=steps, batch_size=batch_size, seeds=seeds)
+    typer.echo(f"init: {made['root']}: {made['images']} images ({made['data_root']}), candidates "
+               f"{', '.join(made['candidates'])}")
+    for hint in made["missing"]:
+        typer.echo(f"init: warning: not in the Hugging Face cache: {hint}", err=True)
+    typer.echo(f"next: cd {directory} && dvc repro && graftline summary")
 
 
 @app.command()

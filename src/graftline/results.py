@@ -46,6 +46,7 @@ class PrepareResult(Result):
     images: int
     splits: dict[str, int]
     scanned: int
+    subsample: Optional[dict[str, Any]] = None  # the few-label cap and what it left out per split (null = all kept)
     color_mode: str = "auto"
     max_pixels: Optional[int] = None
     facts: Optional[dict[str, int]] = None  # decoded / cached counts: reported, never written (cache state)
@@ -56,7 +57,9 @@ class ValidationReport(Result):
 
     made_by: str = "`graftline validate`"
     data_hash: str
-    images: int
+    images: int  # in the manifest (after the few-label subsample)
+    scanned: Optional[int] = None  # files the rules checked: every scanned file, whatever the subsample
+    subsample: Optional[dict[str, Any]] = None
     classes: list[str]
     passed: bool
     errors: list[str]

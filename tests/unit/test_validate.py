@@ -78,3 +78,51 @@ def test_dvc_repro_of_rejected_data_keeps_the_accepted_data(tmp_path: Path):
     r = dvc("repro", "validate", cwd=proj)
     assert r.returncode != 0 and "dog/3.png" in r.stdout + r.stderr
     assert {p.name: p.read_bytes() for p in (proj / "data/prepared").iterdir()} == before
+
+
+CORRUPT = ["cat/trunc_a.png", "cat/notes.jpg", "dog/trunc_b.png", "dog/readme.jpg"]
+
+
+@pytest.mark.parametrize("train_per_class", [1, 3, None])
+def test_every_scanned_file_is_validated_whatever_the_subsample(tmp_path: Path, train_per_class):
+    """A corrupt file is rejected whether the few-label subsample would drop it or keep it (issue 14)."""
+    import pandas as pd
+
+    make_folder(tmp_path / "images", per_class=16)
+    params = {"data": {**FOLDER["data"], "train_per_class": train_per_class,
+                       "val_per_class": None if train_per_class is None else 2}}
+    write_params(tmp_path, params)
+    cli("prepare", cwd=tmp_path, check=True)
+    cli("validate", cwd=tmp_path, check=True)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "data/prepared").iterdir()}
+    png = (tmp_path / "images/cat/0.png").read_bytes()
+    for rel in CORRUPT:
+        f = tmp_path / "images" / rel
+        f.write_bytes(png[: len(png) // 2] if rel.endswith(".png") else b"just some notes, not a JPEG\n")
+    r = cli("prepare", cwd=tmp_path, check=True)
+    staged = tmp_path / "data/staged"
+    facts = pd.read_csv(staged / "facts.csv", keep_default_na=False)
+    manifest = pd.read_csv(staged / "manifest.csv")
+    assert len(facts) == 36 and set(CORRUPT) <= set(facts["path"])  # every scanned file reaches the rules
+    assert set(manifest["path"]) == set(facts.loc[facts["kept"].astype(str) == "True", "path"])
+    meta = json.loads((staged / "meta.json").read_text())
+    if train_per_class is not None:  # the subsample is drawn from valid rows only, and recorded
+        assert not set(CORRUPT) & set(manifest["path"])
+        assert meta["subsample"]["train_per_class"] == train_per_class and sum(meta["subsample"]["dropped"].values())
+    else:
+        assert set(CORRUPT) <= set(manifest["path"]) and meta["subsample"] is None
+    r = cli("validate", cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert all(rel in r.stderr for rel in CORRUPT), r.stderr
+    report = json.loads((tmp_path / "reports/validation.json").read_text())
+    rule = next(x for x in report["rules"] if x["rule"] == "decodable")
+    assert rule["offending_count"] == 4 and report["scanned"] == 36 and report["subsample"] == meta["subsample"]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data/prepared").iterdir()} == before
+
+
+def test_subsample_of_own_images_warns(tmp_path: Path, caplog):
+    make_folder(tmp_path / "images", per_class=16)
+    write_params(tmp_path, {"data": {**FOLDER["data"], "train_per_class": 3, "val_per_class": 5}})
+    with caplog.at_level("WARNING"):
+        cli("prepare", cwd=tmp_path, check=True)
+    assert any("train_per_class: null" in rec.getMessage() for rec in caplog.records)

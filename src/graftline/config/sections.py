@@ -238,7 +238,7 @@ class Params(Section):
     data: DataParams = DataParams()
     # "validate" would shadow BaseModel.validate: the attribute is validate_, the YAML key stays "validate".
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
-    zoo: ZooParams
+    zoo: Optional[ZooParams] = None  # only the demo's zoo stage reads it (`graftline init` leaves it out)
     select: SelectParams = SelectParams()
     finetune: FinetuneParams = FinetuneParams()
     check: CheckParams = CheckParams()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 from graftline.config import DataParams, DemoParams
@@ -23,8 +24,9 @@ from graftline.results import PrepareResult
 from graftline.data.dupes import near_pairs
 from graftline.data.facts import compute_facts
 
-FACT_COLUMNS = ["path", "label", "split", "bytes", "sha256", "width", "height", "mode", "decodable", "error",
-                "mean", "std", "phash"]
+FACT_COLUMNS = ["path", "label", "split", "kept", "bytes", "sha256", "width", "height", "mode", "decodable",
+                "error", "mean", "std", "phash"]
+log = logging.getLogger(__name__)
 
 
 def facts_cache(project_root: Path) -> Path:
@@ -61,8 +63,12 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
         r.height = None if f.height is None or f.height != f.height else int(f.height)
     # Near duplicates (a resized or re-encoded copy) are split together like identical files.
     together = [(i, j) for i, j, _ in near_pairs(facts["phash"].tolist(), p.near_duplicate_distance)]
+    # Every scanned row is split and goes to facts.csv (the rules see every file); the few-label subsample is
+    # drawn from the rows that decode, and only the kept rows go to the manifest.
     kept = assign_splits(rows, val_fraction=p.val_fraction, test_fraction=p.test_fraction, seed=p.seed,
-                         train_per_class=p.train_per_class, val_per_class=p.val_per_class, together=together)
+                         train_per_class=p.train_per_class, val_per_class=p.val_per_class, together=together,
+                         eligible=[bool(d) for d in facts["decodable"]])
+    subsample = _subsample_record(p, rows, kept)
     classes = sorted({r.label for r in rows})
     data_hash = hashlib.sha256(manifest_bytes(kept)).hexdigest()
     rel_root = data_root.resolve().relative_to(project_root.resolve()).as_posix() \
@@ -70,16 +76,32 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
     counts = {s: sum(r.split == s for r in kept) for s in ("train", "val", "test")}
     meta = PrepareResult(root=rel_root, source=p.source, data_hash=data_hash, images=len(kept), splits=counts,
                          scanned=len(rows), color_mode=p.color_mode, max_pixels=p.max_pixels,
-                         facts={"decoded": stats["decoded"], "cached": stats["cached"]})
-    by_path = facts.set_index("path")
-    kept_facts = by_path.loc[[r.path for r in kept]].reset_index()
-    kept_facts["label"] = [r.label for r in kept]
-    kept_facts["split"] = [r.split for r in kept]
+                         subsample=subsample, facts={"decoded": stats["decoded"], "cached": stats["cached"]})
+    kept_paths = {r.path for r in kept}
+    facts["label"] = [r.label for r in rows]
+    facts["split"] = [r.split for r in rows]
+    facts["kept"] = [r.path in kept_paths for r in rows]
     with atomic_dir(out) as tmp:
         (tmp / "manifest.csv").write_bytes(manifest_bytes(kept))
         (tmp / "classes.json").write_text(json.dumps(classes, indent=2))
         # Cache hits are not part of the data: left in meta.json they change data/staged's hash whenever the cache
         # state differs, and DVC then re-runs every stage downstream for identical data.
         (tmp / "meta.json").write_text(json.dumps(meta.model_dump(mode="json", exclude={"facts", "made_by"}), indent=2))
-        kept_facts[FACT_COLUMNS].to_csv(tmp / "facts.csv", index=False, lineterminator="\n")
+        facts[FACT_COLUMNS].to_csv(tmp / "facts.csv", index=False, lineterminator="\n")
     return meta
+
+
+def _subsample_record(p: DataParams, rows: list, kept: list) -> dict | None:
+    """What the few-label subsample left out, per split; logged loudly when it drops a user's labelled images."""
+    if p.train_per_class is None and p.val_per_class is None:
+        return None
+    kept_paths = {r.path for r in kept}
+    dropped = {s: sum(r.split == s and r.path not in kept_paths for r in rows) for s in ("train", "val", "test")}
+    record = {"train_per_class": p.train_per_class, "val_per_class": p.val_per_class, "dropped": dropped}
+    if p.source != "demo" and sum(dropped.values()):
+        log.warning("data.train_per_class=%s / val_per_class=%s: the subsample leaves %d of your %d labelled "
+                    "images out of training and validation (train %d, val %d dropped). Set data.train_per_class: "
+                    "null and data.val_per_class: null in params.yaml to keep every label (every file is "
+                    "validated either way).", p.train_per_class, p.val_per_class, sum(dropped.values()), len(rows),
+                    dropped["train"], dropped["val"])
+    return record

@@ -13,7 +13,8 @@ from graftline.data.manifest import SPLITS, Row
 
 def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float, seed: int,
                   train_per_class: int | None, val_per_class: int | None,
-                  together: list[tuple[int, int]] | None = None) -> list[Row]:
+                  together: list[tuple[int, int]] | None = None,
+                  eligible: list[bool] | None = None) -> list[Row]:
     """Stratified train/val/test split that keeps identical images (same sha256) in the same split.
 
     ``together``: more pairs of row indices to keep in one split (near-duplicates by perceptual hash). A look-alike
@@ -21,7 +22,8 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
     train, val, test), so that the split the pipeline makes never leaks a resized copy across splits; everything
     else keeps the split it would have had without them. Rows that already carry a split (from a CSV) keep it.
     ``train_per_class``/``val_per_class`` then keep only the first N images per class of those splits (the
-    few-label regime); the others are left out of the manifest.
+    few-label regime); the others are left out of the manifest. ``eligible`` (one flag per row, e.g. "decodes"):
+    with a cap, only eligible rows are kept, so the subsample is drawn from valid images; every row is still split.
     """
     rng = np.random.default_rng(seed)
     groups: dict[str, list[Row]] = {}
@@ -59,7 +61,7 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
         r = rows[i]
         cap = caps.get(r.split)
         key = (r.split, r.label)
-        if cap is not None and counts.get(key, 0) >= cap:
+        if cap is not None and (counts.get(key, 0) >= cap or (eligible is not None and not eligible[i])):
             continue
         counts[key] = counts.get(key, 0) + 1
         chosen.add(i)

@@ -27,6 +27,7 @@ import torch
 
 from graftline.errors import ModelError
 from graftline.models import weights
+from graftline.models.hub import hub_cache_hint
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -164,9 +165,8 @@ def _load_hub(c: Candidate) -> tuple[torch.nn.Module, dict]:
     except Exception as exc:  # noqa: BLE001 - huggingface_hub's offline / network / missing-file errors
         raise ModelError(
             f"the weights of {name!r} are not in the Hugging Face cache and cannot be downloaded "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). Fix: on a machine with internet, "
-            f"run `python -c \"import timm; timm.create_model('{name}', pretrained=True)\"` with the same HF_HOME "
-            "(or copy its hub cache here), or list the weights as a file: candidate.") from None
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). Fix: "
+            f"{hub_cache_hint(name)}; or list the weights as a file: candidate.") from None
     return model, _describe(model, c, name, state_digest(model.state_dict()))
 
 

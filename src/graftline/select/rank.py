@@ -168,7 +168,8 @@ def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Pat
     for r in skipped:
         log.warning("select: skipped %s: %s", r["candidate"], r["skipped"])
     if not scored:
-        raise ModelError("select: no candidate could be loaded (all skipped); see the reasons above.")
+        raise ModelError("select: no candidate could be loaded; each one and its fix:\n"
+                         + "\n".join(f"  - {r['candidate']}: {r['skipped']}" for r in skipped))
     add_ensemble(scored)
     timings = {r["candidate"]: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.pop("_timing").items()}
                for r in scored}

@@ -43,7 +43,9 @@ def render(report: dict, root: Path, meta: dict) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>graftline validation: {status}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>Data validation: <span class='{'pass' if report['passed'] else 'error'}'>{status}</span></h1>",
-             f"<p>{report['images']} images, {len(report['classes'])} classes, data hash "
+             f"<p>{report.get('scanned') or report['images']} files checked, {report['images']} kept"
+             + (f" (few-label subsample {e(str(report['subsample']))})" if report.get("subsample") else "")
+             + f", {len(report['classes'])} classes, data hash "
              f"<code>{e(report['data_hash'][:12])}</code>, root <code>{e(str(meta.get('root', '')))}</code>.</p>",
              "<table><tr><th>rule</th><th>severity</th><th>result</th><th>offending</th><th>what it means</th></tr>"]
     for r in report["rules"]:

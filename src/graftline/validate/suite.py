@@ -88,18 +88,21 @@ def run_suite(tables: dict[str, pd.DataFrame], suite_rules: list[Rule], severity
 
 def build_tables(facts: pd.DataFrame, classes: list[str], p: ValidateParams,
                  reference: dict | None) -> dict[str, pd.DataFrame]:
+    """``facts``: one row per SCANNED file (``kept`` = in the manifest after the few-label subsample). The per-file
+    and duplicate rules see every file, whatever the subsample; class counts and drift describe the kept rows."""
     images = duplicate_columns(facts, p.near_duplicate_distance)
     images["mode"] = images["mode"].where(images["mode"].astype(str) != "", None)  # undecodable: no mode to judge
     images["near_duplicate_in_other_split"] = images["near_duplicate_in_other_split"].where(
         images["near_duplicate_in_other_split"] != "", None)
-    counts = facts.groupby(["label", "split"]).size() if len(facts) else pd.Series(dtype=int)
+    kept = facts[facts["kept"]] if "kept" in facts else facts
+    counts = kept.groupby(["label", "split"]).size() if len(kept) else pd.Series(dtype=int)
     class_counts = pd.DataFrame([{"label": c, "split": s, "count": int(counts.get((c, s), 0))}
                                  for c in classes for s in SPLITS], columns=["label", "split", "count"])
     train = class_counts[class_counts["split"] == "train"]
     class_totals = train[train["count"] > 0][["label", "count"]].reset_index(drop=True)
     tables = {"images": images, "class_counts": class_counts, "class_totals": class_totals}
     if reference is not None:
-        tables["drift"] = drift.compare(reference, facts)
+        tables["drift"] = drift.compare(reference, kept)
     return tables
 
 
@@ -114,6 +117,7 @@ def read_facts(staged: Path) -> tuple[pd.DataFrame, list[str], dict]:
                         dtype={"path": str, "label": str, "split": str, "sha256": str, "mode": str, "error": str,
                                "phash": str})
     facts["decodable"] = facts["decodable"].astype(str).str.lower() == "true"
+    facts["kept"] = facts["kept"].astype(str).str.lower() == "true" if "kept" in facts else True
     classes = json.loads((staged / "classes.json").read_text())
     meta = json.loads((staged / "meta.json").read_text())
     return facts, classes, meta
@@ -144,7 +148,9 @@ def run_validate(p: ValidateParams, staged: Path, project_root: Path, report_pat
     gx_seconds = time.perf_counter() - t_gx
     failed = [r for r in results if not r["passed"] and r["severity"] == "error"]
     warned = [r for r in results if not r["passed"] and r["severity"] == "warn"]
-    report = ValidationReport(data_hash=meta["data_hash"], images=int(len(facts)), classes=classes,
+    n_kept = int(facts["kept"].sum())
+    report = ValidationReport(data_hash=meta["data_hash"], images=n_kept, scanned=int(len(facts)),
+                              subsample=meta.get("subsample"), classes=classes,
                               passed=not failed, errors=[r["rule"] for r in failed],
                               warnings=[r["rule"] for r in warned], rules=results)
     report.write(report_path)
@@ -159,7 +165,8 @@ def run_validate(p: ValidateParams, staged: Path, project_root: Path, report_pat
             if r["offending_count"] > min(len(r["offending"]), p.show_failures):
                 lines.append(f"      ... and {r['offending_count'] - min(len(r['offending']), p.show_failures)} more")
         raise GateFailed("\n".join(lines))
-    write_json_atomic(report_path.parent / "data_profile.json", {"data_hash": meta["data_hash"], **drift.profile(facts)})
+    write_json_atomic(report_path.parent / "data_profile.json", {"data_hash": meta["data_hash"],
+                                                                    **drift.profile(facts[facts["kept"]])})
     if publish_to is not None:
         publish(staged, publish_to)
     report.seconds = {"total": time.perf_counter() - t0, "gx": gx_seconds}

@@ -1,0 +1,174 @@
+"""``graftline init``: a new project around a team's own images, running on the installed package.
+
+Writes dvc.yaml, params.yaml, prefect.yaml (+ flows/pipeline.py), .gitignore and a README stub from the templates
+beside this module, runs ``git init`` + ``dvc init``, and either copies the images into ``data/raw`` and tracks
+them with ``dvc add`` or references them in place (``in_place``: an absolute ``data.root``, hashed by DVC as an
+external dependency). Defaults are for real data: every label kept, near-duplicate distance 4 (photos), ``hub:``
+or ``file:`` candidates; the demo and zoo stages only with ``with_demo_zoo``. The graftline repository itself stays
+the demo.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+from graftline.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CANDIDATES = ["hub:resnet18.a1_in1k", "hub:mobilenetv3_large_100.ra_in1k"]
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+
+DEMO_PARAMS = """demo:                      # the embedded default (stage `demo`): rendered source domains for the zoo
+  seed: 0
+  source_per_class: 1600
+  letters_per_class: 400
+  source_eval_fraction: 0.15
+"""
+ZOO_PARAMS = """
+zoo:                       # stage `zoo`: source models pretrained on the demo's synthetic domains
+  steps: 150
+  candidates:
+    - {id: resnet10t.digits, architecture: resnet10t, domain: digits}
+    - {id: resnet10t.letters, architecture: resnet10t, domain: letters}
+"""
+DEMO_STAGE = """  demo:
+    cmd: graftline demo
+    params:
+      - demo
+    outs:
+      - data/demo
+
+"""
+ZOO_STAGE = """
+  zoo:
+    cmd: graftline zoo
+    deps:
+      - data/demo/sources
+    params:
+      - zoo
+    outs:
+      - models/zoo
+      - metrics/zoo.json
+"""
+
+
+def _template(name: str) -> str:
+    return resources.files("graftline.scaffold").joinpath("templates", name).read_text()
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for k, v in values.items():
+        text = text.replace("{{" + k + "}}", v)
+    return text
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    if proc.returncode:
+        raise ConfigError(f"graftline init: `{' '.join(cmd)}` in {cwd} exited {proc.returncode}: "
+                          f"{(proc.stderr or proc.stdout).strip()[-800:]}. Fix the cause and run init again in an "
+                          "empty directory.")
+
+
+def count_images(path: Path) -> int:
+    return sum(1 for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """A real copy, never hard links: `dvc add` moves the file into its cache and makes it read-only, which through
+    a shared inode would change the user's originals. (--in-place avoids the copy.)"""
+    shutil.copytree(src, dst, symlinks=False)
+
+
+def init_project(directory: Path, *, images: Path | None = None, csv: Path | None = None, in_place: bool = False,
+                 candidates: list[str] | None = None, with_demo_zoo: bool = False, steps: int = 300, seeds: int = 3,
+                 batch_size: int = 32, git: bool = True) -> dict:
+    """Create the project; return what was made (root, data root, images, candidates, missing hub weights)."""
+
+    if (images is None) == (csv is None):
+        raise ConfigError("graftline init: give exactly one of --images FOLDER (laid out <class>/<image>) or "
+                          "--csv FILE (columns path,label[,split], paths relative to the CSV's folder).")
+    source_path = (images or csv).resolve()
+    if images is not None and not source_path.is_dir():
+        raise ConfigError(f"{source_path}: --images must be a folder laid out <class>/<image>.")
+    if csv is not None and not source_path.is_file():
+        raise ConfigError(f"{source_path}: --csv must be a CSV or parquet file with columns path,label[,split].")
+    directory = directory.resolve()
+    if directory.exists() and any(directory.iterdir()):
+        raise ConfigError(f"{directory}: not empty. graftline init makes a new project; give a new or empty folder.")
+    directory.mkdir(parents=True, exist_ok=True)
+    data_dir = source_path if images is not None else source_path.parent
+    n_images = count_images(data_dir)
+    if in_place:
+        root = str(source_path)
+    else:
+        _copy(data_dir, directory / "data" / "raw")
+        root = "data/raw" if images is not None else f"data/raw/{source_path.name}"
+    cands = list(candidates or DEFAULT_CANDIDATES) + (["zoo:*"] if with_demo_zoo else [])
+    n_train = max(1, int(n_images * 0.7))
+    values = {
+        "name": directory.name, "source": "folder" if images is not None else "csv", "root": root,
+        "candidates": "\n".join(f"    - {c!r}" if c.startswith(("hub:", "zoo:", "file:")) else f"    - {c}"
+                                for c in cands),
+        "steps": str(steps), "batch_size": str(batch_size), "eval_every": str(max(5, n_train // batch_size)),
+        "demo_params": DEMO_PARAMS if with_demo_zoo else "", "zoo_params": ZOO_PARAMS if with_demo_zoo else "",
+        "demo_stage": DEMO_STAGE if with_demo_zoo else "", "zoo_stage": ZOO_STAGE if with_demo_zoo else "",
+        "zoo_dep": "\n      - models/zoo" if with_demo_zoo else "",
+        "zoo_dep_do": "\n        - models/zoo" if with_demo_zoo else "",
+        "seeds": "[" + ", ".join(str(i) for i in range(seeds)) + "]",
+        "images": f"{n_images} images", "version": _version(), "prefect_version": _prefect_version(),
+        "data_line": (f"referenced in place at {root} (not copied)" if in_place else
+                      f"copied into data/raw and tracked by DVC (data/raw.dvc); add images, then `dvc add data/raw`"),
+        "candidate_line": ", ".join(cands),
+    }
+    # Templates are named *.tmpl: a file called dvc.yaml anywhere in this repository would be read by DVC as a stage
+    # file of the demo pipeline.
+    for name, target in [("dvc.yaml", "dvc.yaml"), ("params.yaml", "params.yaml"), ("gitignore", ".gitignore"),
+                         ("README.md", "README.md"), ("prefect.yaml", "prefect.yaml"),
+                         ("pipeline.py", "flows/pipeline.py")]:
+        out = directory / target
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(_fill(_template(f"{name}.tmpl"), values))
+    if git:
+        _run(["git", "init", "-q"], directory)
+        _run(["dvc", "init", "-q"], directory)
+        _run(["dvc", "config", "core.analytics", "false"], directory)
+        if not in_place:
+            _run(["dvc", "add", "-q", "data/raw"], directory)
+        _run(["git", "add", "-A"], directory)
+        # A first commit: dvclive and `dvc exp` need one. An identity only when git has none configured.
+        who = subprocess.run(["git", "config", "user.email"], cwd=directory, capture_output=True, text=True).stdout
+        ident = [] if who.strip() else ["-c", "user.name=graftline init", "-c", "user.email=graftline@localhost"]
+        _run(["git", *ident, "commit", "-qm", "graftline init: a project for my images"], directory)
+    missing = missing_hub_weights(cands)
+    return {"root": str(directory), "data_root": root, "images": n_images, "candidates": cands, "missing": missing}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("graftline")
+    except PackageNotFoundError:
+        return "(source tree)"
+
+
+def _prefect_version() -> str:
+    from importlib.metadata import version
+
+    return version("prefect")
+
+
+def missing_hub_weights(candidates: list[str]) -> list[str]:
+    """The ``hub:`` candidates whose weights are not in the Hugging Face cache, each with what to put there."""
+    from graftline.models.hub import hub_cache_hint, hub_weights_cached
+
+    return [hub_cache_hint(c.removeprefix("hub:")) for c in candidates
+            if isinstance(c, str) and c.startswith("hub:") and not hub_weights_cached(c.removeprefix("hub:"))]
