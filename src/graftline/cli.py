@@ -25,11 +25,13 @@ _state: dict = {}
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory (holds params.yaml)."),
     params: Optional[Path] = typer.Option(None, "--params", help="Params file (default: <project>/params.yaml)."),
 ) -> None:
     _state["root"] = project.resolve()
     _state["params_file"] = params if params is not None else project / "params.yaml"
+    ctx.obj = _state  # for the commands in cli_tools
 
 
 def _ctx():
@@ -200,67 +202,18 @@ def summary() -> None:
     typer.echo(headline(proj))
 
 
-@app.command()
-def init(
-    directory: Path = typer.Argument(..., help="The new project's folder (new or empty)."),
-    images: Optional[Path] = typer.Option(None, "--images", help="Your images: a folder laid out <class>/<image>."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Or a CSV/parquet manifest path,label[,split]."),
-    in_place: bool = typer.Option(False, "--in-place", help="Reference the images where they are (no copy, no "
-                                  "dvc add)."),
-    candidate: Optional[list[str]] = typer.Option(None, "--candidate", help="A source candidate (hub:<timm name> "
-                                                  "or file:<path>); repeat for several. Default: two ImageNet CNNs."),
-    with_demo_zoo: bool = typer.Option(False, "--with-demo-zoo", help="Also the demo and zoo stages."),
-    steps: int = typer.Option(300, min=1, help="finetune.steps"),
-    batch_size: int = typer.Option(32, min=1, help="finetune.batch_size"),
-    seeds: int = typer.Option(3, min=1, help="check.seeds = [0 .. N-1]: paired training runs per arm"),
-) -> None:
-    """A new project around your own images: dvc.yaml, params.yaml, prefect.yaml, git + DVC, images tracked."""
-    from graftline.scaffold import init_project
+from graftline import cli_tools  # noqa: E402 - registered after the app exists
 
-    made = init_project(directory, images=images, csv=csv, in_place=in_place, candidates=candidate,
-                        with_demo_zoo=with_demo_zoo, steps=steps, batch_size=batch_size, seeds=seeds)
-    typer.echo(f"init: {made['root']}: {made['images']} images ({made['data_root']}), candidates "
-               f"{', '.join(made['candidates'])}")
-    for hint in made["missing"]:
-        typer.echo(f"init: warning: not in the Hugging Face cache: {hint}", err=True)
-    typer.echo(f"next: cd {directory} && dvc repro && graftline summary")
-
-
-@app.command()
-def predict(
-    images: list[Path] = typer.Argument(..., help="Image files, folders (recursive) or a CSV with a 'path' column."),
-    model: Path = typer.Option(Path("models/export"), help="model.onnx, or the directory holding it."),
-    top_k: int = typer.Option(1, min=1, help="How many classes to show per image."),
-    fmt: str = typer.Option("text", "--format", help="text | json | csv"),
-    batch_size: int = typer.Option(64, min=1, help="Images per onnxruntime call."),
-) -> None:
-    """Classify images with the exported ONNX model: onnxruntime, numpy and PIL only (torch is not imported)."""
-    from graftline.export.predict import predict as run_predict
-    from graftline.export.predict import render
-
-    if fmt not in ("text", "json", "csv"):
-        raise typer.BadParameter(f"--format must be text, json or csv, not {fmt!r}")
-    results = run_predict(model if model.is_absolute() else _state["root"] / model, images, top_k, batch_size)
-    typer.echo(render(results, fmt))
-
-
-def _write_status(command: str, code: int, outcome: str) -> None:
-    """With ``GRAFTLINE_STATUS_FILE`` set (tasks/dvc.py), record how the command ended (exit code, outcome) as JSON:
-    the orchestrator reads graftline's own exit code there, not in DVC's log; no file = DVC did not run it."""
-    import os
-
-    from graftline.project import write_json_atomic
-
-    if path := os.environ.get("GRAFTLINE_STATUS_FILE"):
-        write_json_atomic(Path(path), {"command": command, "exit_code": code, "outcome": outcome})
+app.command()(cli_tools.init)
+app.command()(cli_tools.predict)
 
 
 def main() -> None:
     import click
 
-    from graftline.log import setup_logging
+    from graftline import log
 
-    setup_logging()
+    log.setup_logging()
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     cmd = next((a for a in sys.argv[1:] if a in names), "")
     code, outcome = 0, "ok"
@@ -280,9 +233,9 @@ def main() -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         outcome = "ok" if code == 0 else "error"
     except BaseException:
-        _write_status(cmd, 1, "crash")  # an unexpected traceback: Python exits 1, but it is not a gate
+        log.write_status(cmd, 1, "crash")  # an unexpected traceback: Python exits 1, but it is not a gate
         raise
-    _write_status(cmd, code, outcome)
+    log.write_status(cmd, code, outcome)
     if code:
         sys.exit(code)
 

@@ -25,3 +25,14 @@ def setup_logging(level: str | None = None) -> None:
         root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("graftline").setLevel(lvl)
+
+
+def write_status(command: str, code: int, outcome: str) -> None:
+    """With ``GRAFTLINE_STATUS_FILE`` set (tasks/dvc.py), record how the command ended (exit code, outcome) as JSON:
+    the orchestrator reads graftline's own exit code there, not in DVC's log; no file = DVC did not run it."""
+    from pathlib import Path
+
+    from graftline.project import write_json_atomic
+
+    if path := os.environ.get("GRAFTLINE_STATUS_FILE"):
+        write_json_atomic(Path(path), {"command": command, "exit_code": code, "outcome": outcome})

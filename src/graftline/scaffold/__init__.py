@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -69,6 +70,8 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
+    beside = Path(sys.executable).with_name(cmd[0])  # the dvc installed with this graftline, PATH or not
+    cmd = [str(beside) if beside.is_file() else cmd[0], *cmd[1:]]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, "DVC_NO_ANALYTICS": "1"})
     if proc.returncode:

@@ -1,0 +1,53 @@
+"""The commands that are not pipeline stages: ``init`` (a new project around your own images) and ``predict``
+(serving the ONNX model). Registered on the app in ``cli.py``; kept apart so that the stages' code (which DVC hashes
+as each stage's dependency) does not include them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def init(
+    directory: Path = typer.Argument(..., help="The new project's folder (new or empty)."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Your images: a folder laid out <class>/<image>."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Or a CSV/parquet manifest path,label[,split]."),
+    in_place: bool = typer.Option(False, "--in-place", help="Reference the images where they are (no copy, no "
+                                  "dvc add)."),
+    candidate: Optional[list[str]] = typer.Option(None, "--candidate", help="A source candidate (hub:<timm name> "
+                                                  "or file:<path>); repeat for several. Default: two ImageNet CNNs."),
+    with_demo_zoo: bool = typer.Option(False, "--with-demo-zoo", help="Also the demo and zoo stages."),
+    steps: int = typer.Option(300, min=1, help="finetune.steps"),
+    batch_size: int = typer.Option(32, min=1, help="finetune.batch_size"),
+    seeds: int = typer.Option(3, min=1, help="check.seeds = [0 .. N-1]: paired training runs per arm"),
+) -> None:
+    """A new project around your own images: dvc.yaml, params.yaml, prefect.yaml, git + DVC, images tracked."""
+    from graftline.scaffold import init_project
+
+    made = init_project(directory, images=images, csv=csv, in_place=in_place, candidates=candidate,
+                        with_demo_zoo=with_demo_zoo, steps=steps, batch_size=batch_size, seeds=seeds)
+    typer.echo(f"init: {made['root']}: {made['images']} images ({made['data_root']}), candidates "
+               f"{', '.join(made['candidates'])}")
+    for hint in made["missing"]:
+        typer.echo(f"init: warning: not in the Hugging Face cache: {hint}", err=True)
+    typer.echo(f"next: cd {directory} && dvc repro && graftline summary")
+
+
+def predict(
+    ctx: typer.Context,
+    images: list[Path] = typer.Argument(..., help="Image files, folders (recursive) or a CSV with a 'path' column."),
+    model: Path = typer.Option(Path("models/export"), help="model.onnx, or the directory holding it."),
+    top_k: int = typer.Option(1, min=1, help="How many classes to show per image."),
+    fmt: str = typer.Option("text", "--format", help="text | json | csv"),
+    batch_size: int = typer.Option(64, min=1, help="Images per onnxruntime call."),
+) -> None:
+    """Classify images with the exported ONNX model: onnxruntime, numpy and PIL only (torch is not imported)."""
+    from graftline.export.predict import predict as run_predict
+    from graftline.export.predict import render
+
+    if fmt not in ("text", "json", "csv"):
+        raise typer.BadParameter(f"--format must be text, json or csv, not {fmt!r}")
+    results = run_predict(model if model.is_absolute() else ctx.obj["root"] / model, images, top_k, batch_size)
+    typer.echo(render(results, fmt))
