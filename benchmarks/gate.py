@@ -148,6 +148,8 @@ def main() -> None:
             split(rep, p)
             tasks = [(rep, kind, s, p) for s in seeds for kind in ("good", "scratch", "harmful", "tie")]
             arms = {(r["kind"], r["seed"]): r for r in pool.map(train, tasks)}
+            np.savez_compressed(WORK / f"rep{rep}" / "correct.npz", y=np.array(arms[("scratch", seeds[0])]["y"]),
+                                **{f"{k}_{s}": np.array(v["ok"]) for (k, s), v in arms.items()})
             reps[rep] = verdicts(arms, seeds, p)
             s = summarise(reps)
             out_path.write_text(json.dumps({"summary": s, "seeds": seeds, "per_repetition": reps,
