@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from graftline.models import weights  # noqa: E402
-from graftline.train.loop import Recipe, fit  # noqa: E402
-from graftline.train.strategies import Data, linear_probe  # noqa: E402
+from graftline.data.dataset import ArrayData  # noqa: E402
+from graftline.train.loop import FitData, fit  # noqa: E402
+from graftline.train.recipe import Hooks, Recipe  # noqa: E402
+from graftline.train.strategies import linear_probe  # noqa: E402
 
 MEAN, STD = [0.2], [0.3]
 
@@ -63,16 +65,17 @@ def main() -> None:
     torch.manual_seed(0)
     base = weights.create("resnet10t", 10, 1)
     recipe = Recipe(steps=a.steps, batch_size=a.batch, lr=1e-2, eval_every=a.steps, augment=False, device="cpu")
+    data = FitData(ArrayData(x, y), ArrayData(xv, yv), MEAN, STD)
 
     cached = copy.deepcopy(base)
     t0 = time.perf_counter()
-    linear_probe(cached, Data(x, y, xv, yv, MEAN, STD), recipe, None, None, "")
+    linear_probe(cached, data, recipe, Hooks())
     t_cached = time.perf_counter() - t0
 
     per_step = copy.deepcopy(base)
     probe = FrozenBackboneProbe(per_step)
     t0 = time.perf_counter()
-    fit(probe, x, y, recipe, MEAN, STD, xv, yv)
+    fit(probe, data, recipe)
     t_step = time.perf_counter() - t0
 
     diff = (cached.get_classifier().weight - per_step.get_classifier().weight).abs().max().item()

@@ -31,9 +31,12 @@ from graftline.data.manifest import read_manifest
 from graftline.models.candidates import Candidate, load, resolve
 from graftline.select.features import Target, candidate_features
 from graftline.select.rank import add_ensemble, score_features
-from graftline.train.finetune import _probe_recipe, _recipe, init_model, load_split
-from graftline.train.loop import accuracy
-from graftline.train.strategies import Data, run_strategy
+from graftline.data.dataset import load_split
+from graftline.eval.logits import accuracy
+from graftline.train.finetune import _probe_recipe, _recipe, init_model
+from graftline.train.loop import FitData
+from graftline.train.recipe import Hooks
+from graftline.train.strategies import run_strategy
 
 ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
 VARIANTS = {"train": (("train",), 1), "train+val": (("train", "val"), 1), "train+val x8 views": (("train", "val"), 8)}
@@ -48,20 +51,20 @@ def truth(cands, root: Path, params, seeds: int) -> dict:
     for c in cands:
         _, meta = load(c, root)
         size = meta["input_size"][1:]
-        x, y, classes, _ = load_split(root / "data/prepared", root, "train", meta["in_chans"], size)
-        xv, yv, _, _ = load_split(root / "data/prepared", root, "val", meta["in_chans"], size)
-        xt, yt, _, _ = load_split(root / "data/prepared", root, "test", meta["in_chans"], size)
+        train = load_split(root / "data/prepared", root, "train", meta["in_chans"], size)
+        val = load_split(root / "data/prepared", root, "val", meta["in_chans"], size)
+        test = load_split(root / "data/prepared", root, "test", meta["in_chans"], size)
+        classes, data = train.classes, FitData(train.data, val.data, meta["mean"], meta["std"])
         accs, secs = [], []
         for seed in range(seeds):
             t0 = time.perf_counter()
             model, _ = load(c, root)
             torch.manual_seed(seed)
             model = init_model(model, meta, len(classes), p.zero_init_head)
-            ps = p.model_copy(update={"seed": seed})
-            run_strategy(p.strategy, model, Data(x, y, xv, yv, meta["mean"], meta["std"]), _recipe(ps, p.lr),
-                         _probe_recipe(ps), None, None, "", layer_decay=p.layer_decay, unfreeze_every=p.unfreeze_every)
+            run_strategy(p.strategy, model, data, _recipe(p, p.lr, seed), _probe_recipe(p, seed), Hooks(), None,
+                         layer_decay=p.layer_decay, unfreeze_every=p.unfreeze_every)
             secs.append(time.perf_counter() - t0)
-            accs.append(accuracy(model, xt, yt, meta["mean"], meta["std"]))
+            accs.append(accuracy(model, test.data, None, meta["mean"], meta["std"]))
         out[c.name] = {"accs": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)),
                        "seconds_per_run": float(np.mean(secs))}
         print(f"  truth {c.name:<36} {np.mean(accs):.4f} ± {np.std(accs):.4f}  ({np.mean(secs):.1f} s/run)", flush=True)

@@ -28,11 +28,14 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from graftline.eval import forgetting  # noqa: E402
 from graftline.config import load_params  # noqa: E402
-from graftline.models import weights  # noqa: E402
-from graftline.select.rank import candidate_stem  # noqa: E402
-from graftline.train.finetune import _penalty, _probe_recipe, _recipe, init_model, load_split  # noqa: E402
-from graftline.train.loop import accuracy  # noqa: E402
-from graftline.train.strategies import Data, run_strategy  # noqa: E402
+from graftline.data.dataset import load_split  # noqa: E402
+from graftline.eval.logits import accuracy  # noqa: E402
+from graftline.models.candidates import Candidate, load as load_candidate  # noqa: E402
+from graftline.results import SelectionReport  # noqa: E402
+from graftline.train.finetune import _penalty, _probe_recipe, _recipe, init_model  # noqa: E402
+from graftline.train.loop import FitData  # noqa: E402
+from graftline.train.recipe import Hooks  # noqa: E402
+from graftline.train.strategies import run_strategy  # noqa: E402
 
 ARMS = {  # name -> (strategy, regularizer)
     "linear_probe": ("linear_probe", "none"), "full": ("full", "none"), "lp_ft": ("lp_ft", "none"),
@@ -51,15 +54,16 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     a = ap.parse_args()
     params = load_params(ROOT / "params.yaml")
-    sel = json.loads((ROOT / "reports/selection.json").read_text())
-    stem = candidate_stem(sel["selected"], ROOT / "models/zoo")
-    meta = weights.read_meta(stem)
+    sel = SelectionReport.read(ROOT / "reports/selection.json")
+    spec = Candidate.from_dict(sel.selected_spec)
+    _, meta = load_candidate(spec, ROOT)
     size = meta["input_size"][1:]
     mean, std = meta["mean"], meta["std"]
     prepared = ROOT / "data/prepared"
-    x, y, classes, _ = load_split(prepared, ROOT, "train", meta["in_chans"], size)
-    xv, yv, _, _ = load_split(prepared, ROOT, "val", meta["in_chans"], size)
-    xt, yt, _, _ = load_split(prepared, ROOT, "test", meta["in_chans"], size)
+    train = load_split(prepared, ROOT, "train", meta["in_chans"], size)
+    val = load_split(prepared, ROOT, "val", meta["in_chans"], size)
+    test = load_split(prepared, ROOT, "test", meta["in_chans"], size)
+    classes, data = train.classes, FitData(train.data, val.data, mean, std)
     src = forgetting.source_eval_set(meta, ROOT, size)
     rows = {}
     t_all = time.perf_counter()
@@ -67,22 +71,22 @@ def main() -> None:
         strategy, reg = ARMS[arm]
         accs, forg, secs = [], [], []
         for seed in a.seeds:
-            p = params.finetune.model_copy(update={"seed": seed, "strategy": strategy, "regularizer": reg})
-            source, _ = weights.load(stem)
+            p = params.finetune.model_copy(update={"strategy": strategy, "regularizer": reg})
+            source, _ = load_candidate(spec, ROOT)
             pretrained = copy.deepcopy(source)
             torch.manual_seed(seed)  # the stage's order: load, seed, then the new head
             model = init_model(pretrained, meta, len(classes), p.zero_init_head)
-            penalty = _penalty(p, model, source, src, mean, std, sel["selected"])
-            recipe = _recipe(p, p.lr)
+            penalty = _penalty(p, model, source, src, mean, std, sel.selected, seed)
+            recipe = _recipe(p, p.lr, seed)
             if reg == "l2_sp":
                 from dataclasses import replace
 
                 recipe = replace(recipe, weight_decay=0.0)
             t0 = time.perf_counter()
-            run_strategy(strategy, model, Data(x, y, xv, yv, mean, std), recipe, _probe_recipe(p), penalty, None,
-                         "", layer_decay=p.layer_decay, unfreeze_every=p.unfreeze_every)
+            run_strategy(strategy, model, data, recipe, _probe_recipe(p, seed), Hooks(penalty=penalty), None,
+                         layer_decay=p.layer_decay, unfreeze_every=p.unfreeze_every)
             secs.append(time.perf_counter() - t0)
-            accs.append(accuracy(model, xt, yt, mean, std))
+            accs.append(accuracy(model, test.data, None, mean, std))
             forg.append(forgetting.measure(source, model, src, mean, std)["forgetting"])
         rows[arm] = {"strategy": strategy, "regularizer": reg, "test_acc": _ms(accs), "forgetting": _ms(forg),
                      "train_seconds": _ms(secs)}
@@ -90,7 +94,7 @@ def main() -> None:
               f"forgetting {rows[arm]['forgetting']['mean']:+.3f} ± {rows[arm]['forgetting']['std']:.3f}   "
               f"{statistics.mean(secs):.1f} s/run", flush=True)
     best = max(rows, key=lambda k: rows[k]["test_acc"]["mean"])
-    out = {"candidate": sel["selected"], "train_images": len(y), "test_images": len(yt),
+    out = {"candidate": sel.selected, "train_images": len(train), "test_images": len(test),
            "source_eval_images": len(src["y_eval"]), "seeds": a.seeds,
            "params": params.finetune.model_dump(mode="json"), "arms": rows, "best_by_test_acc": best,
            "seconds": round(time.perf_counter() - t_all, 1)}

@@ -1,8 +1,9 @@
 """Our training loop vs a bare PyTorch loop: training throughput on the same model, batch and threads.
 
-Why: the loop does more than a bare loop — per-epoch validation, an atomic checkpoint (model + optimizer + RNG +
-data order) at every epoch end, early-stopping bookkeeping, dvclive hooks. This measures what that costs. Both loops
-train resnet10t on 32×32 images with AdamW, warmup + cosine and the same augmentation; the bare loop has no
+Why: the loop (``train.loop.fit``) does more than a bare loop — per-epoch validation, an atomic checkpoint (model +
+optimizer + RNG; the data order is a function of (seed, step)) at every epoch end, early-stopping bookkeeping, hooks,
+deterministic CPU kernels, batches via ``StepSampler`` and ``ArrayData.take``. This measures what that costs. Both
+loops train resnet10t on 32×32 images with AdamW, warmup + cosine and the same augmentation; the bare loop has no
 evaluation and no checkpoints. Runs alternate (bare, ours, bare, ours, ...) so that noise on a shared machine hits
 both. Throughput is measured on the process's CPU time (``time.process_time``: user + system, checkpoint writes
 included) as well as wall time: on a shared machine other jobs change wall time by 2-4x from run to run, CPU time much
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -30,7 +32,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from graftline.data.images import normalize  # noqa: E402
 from graftline.models import weights  # noqa: E402
-from graftline.train.loop import Recipe, augment_batch, fit, warmup_cosine  # noqa: E402
+from graftline.data.augment import augment_batch  # noqa: E402
+from graftline.data.dataset import ArrayData  # noqa: E402
+from graftline.train.loop import FitData, fit  # noqa: E402
+from graftline.train.recipe import Hooks, Recipe  # noqa: E402
 
 MEAN, STD = [0.2], [0.3]
 
@@ -38,6 +43,16 @@ MEAN, STD = [0.2], [0.3]
 def data(n: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 1, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def warmup_cosine(warmup: int, steps: int):
+    """The loop's schedule (timm's warmup + cosine, per step) as a LambdaLR factor."""
+    def f(step: int) -> float:
+        if step < warmup - 1:
+            return (step + 1) / warmup
+        t = (step - max(warmup - 1, 0)) / max(1, steps - max(warmup - 1, 0))
+        return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+    return f
 
 
 def bare(x, y, steps: int, batch: int) -> tuple[float, float]:
@@ -65,9 +80,9 @@ def ours(x, y, xv, yv, steps: int, batch: int, epoch: int) -> tuple[float, float
     model = weights.create("resnet10t", 10, 1)
     with tempfile.TemporaryDirectory() as d:
         t0, c0 = time.perf_counter(), time.process_time()  # includes the optimizer/scheduler set-up, as in bare()
-        fit(model, x, y, Recipe(steps=steps, batch_size=batch, lr=1e-3, warmup_steps=10, eval_every=epoch,
-                                    device="cpu"),
-                MEAN, STD, xv, yv, checkpoint=Path(d) / "ckpt.pt", fingerprint="bench")
+        fit(model, FitData(ArrayData(x, y), ArrayData(xv, yv), MEAN, STD),
+            Recipe(steps=steps, batch_size=batch, lr=1e-3, warmup_steps=10, eval_every=epoch, device="cpu"),
+            Hooks(checkpoint=Path(d) / "ckpt.pt", fingerprint="bench"))
         return steps * batch / (time.perf_counter() - t0), steps * batch / (time.process_time() - c0)
 
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from graftline.config import load_params  # noqa: E402
 from graftline.data.dataset import load_split  # noqa: E402
 from graftline.eval.logits import accuracy  # noqa: E402
-from graftline.models import weights  # noqa: E402
-from graftline.select.rank import candidate_stem  # noqa: E402
+from graftline.models.candidates import Candidate, load as load_candidate  # noqa: E402
+from graftline.results import SelectionReport  # noqa: E402
 from graftline.train.finetune import _recipe, init_model  # noqa: E402
 from graftline.train.loop import FitData, fit  # noqa: E402
 
@@ -38,9 +38,9 @@ SEEDS = [0, 1, 2]
 
 def main() -> None:
     params = load_params(ROOT / "params.yaml")
-    sel = json.loads((ROOT / "reports/selection.json").read_text())
-    stem = candidate_stem(sel["selected"], ROOT / "models/zoo")
-    meta = weights.read_meta(stem)
+    sel = SelectionReport.read(ROOT / "reports/selection.json")
+    spec = Candidate.from_dict(sel.selected_spec)
+    _, meta = load_candidate(spec, ROOT)
     size = meta["input_size"][1:]
     prepared = ROOT / "data/prepared"
     train = load_split(prepared, ROOT, "train", meta["in_chans"], size)
@@ -54,7 +54,7 @@ def main() -> None:
             accs, vals = [], []
             for seed in SEEDS:
                 p = params.finetune
-                pretrained = weights.load(stem)[0] if arm == "transfer" else None
+                pretrained = load_candidate(spec, ROOT)[0] if arm == "transfer" else None
                 torch.manual_seed(seed)  # the same order as the stages: load, seed, then the new head
                 model = init_model(pretrained, meta, len(train.classes), p.zero_init_head)
                 fit(model, FitData(train.data, None, meta["mean"], meta["std"]), _recipe(p, lr, seed))
@@ -68,7 +68,7 @@ def main() -> None:
             for arm in ("transfer", "scratch")}
     by_val = {arm: max((r for r in results.values() if r["arm"] == arm), key=lambda r: (r["val_mean"], -r["lr"]))
               for arm in ("transfer", "scratch")}
-    out = {"candidate": sel["selected"], "train_images": len(train), "val_images": len(val),
+    out = {"candidate": sel.selected, "train_images": len(train), "val_images": len(val),
            "test_images": len(test), "steps": params.finetune.steps, "seeds": SEEDS, "grid": results,
            "trials_per_arm": len(LRS) * len(SEEDS),
            "best": {k: {"lr": v["lr"], "mean": v["mean"]} for k, v in best.items()},

@@ -101,7 +101,7 @@ def main() -> None:
         t = time.perf_counter()
         first = run_prepare(dp, tmp, tmp / "data/staged", progress=False)
         first_s = time.perf_counter() - t
-        print(f"prepare (cold cache): {first_s:.1f} s, {first['facts']['decoded']} decoded", flush=True)
+        print(f"prepare (cold cache): {first_s:.1f} s, {first.facts['decoded']} decoded", flush=True)
 
         t = time.perf_counter()
         import great_expectations  # noqa: F401 - import time is part of the validate stage's cost
@@ -113,10 +113,10 @@ def main() -> None:
         report = run_validate(ValidateParams(), tmp / "data/staged", tmp, tmp / "reports/validation.json",
                               publish_to=tmp / "data/prepared")
         validate_s = time.perf_counter() - t + gx_import_s
-        assert report["passed"] and not report["warnings"], "clean generated data must pass with no warning"
-        gx_s = report["seconds"]["gx"] + gx_import_s
+        assert report.passed and not report.warnings, "clean generated data must pass with no warning"
+        gx_s = report.seconds["gx"] + gx_import_s
         print(f"validate: {validate_s:.1f} s (GX {gx_s:.1f} s incl. import {gx_import_s:.1f} s); "
-              f"{len(report['rules'])} rules passed, 0 warnings", flush=True)
+              f"{len(report.rules)} rules passed, 0 warnings", flush=True)
 
         make_images(images, n, n + extra, workers)
         # The facts step alone on N + 1 %, against a copy of the cache as the first run left it.
@@ -132,9 +132,9 @@ def main() -> None:
         t = time.perf_counter()
         again = run_prepare(dp, tmp, tmp / "data/staged", progress=False)
         again_s = time.perf_counter() - t
-        assert again["facts"] == {"decoded": extra, "cached": n}, again["facts"]
-        print(f"prepare after adding {extra} images: {again_s:.1f} s, {again['facts']['decoded']} decoded, "
-              f"{again['facts']['cached']} cached", flush=True)
+        assert again.facts == {"decoded": extra, "cached": n}, again.facts
+        print(f"prepare after adding {extra} images: {again_s:.1f} s, {again.facts['decoded']} decoded, "
+              f"{again.facts['cached']} cached", flush=True)
 
         mem = {str(k): peak_memory(images, k) for k in (5_000, n)}
         for k, m in mem.items():
