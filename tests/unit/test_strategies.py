@@ -222,3 +222,16 @@ def test_forgetting_uses_the_original_source_head():
     assert torch.equal(body["fc.weight"], src.state_dict()["fc.weight"])  # the source head, not the new one
     assert torch.equal(body["conv1.0.weight"], changed.state_dict()["conv1.0.weight"])  # the fine-tuned body
     assert not torch.equal(body["conv1.0.weight"], src.state_dict()["conv1.0.weight"])
+
+
+@pytest.mark.parametrize("name", ["linear_probe", "lp_ft"])
+def test_probe_strategies_train_without_validation_images(name):
+    """data.val_fraction: 0 is allowed: the probe phase must train the head on no validation set, not crash."""
+    model = _target(_source())
+    x, y = _toy()
+    empty = ArrayData(x[:0], y[:0])
+    r = Recipe(steps=4, batch_size=16, lr=3e-3, eval_every=2, device="cpu")
+    head_before = model.get_classifier().weight.clone()
+    result, facts = run_strategy(name, model, FitData(ArrayData(x, y), empty, MEAN, STD), r, r, Hooks(), None)
+    assert result.steps_done == 4 and result.final_val_acc is None and facts["probe"]["val_acc"] is None
+    assert not torch.equal(head_before, model.get_classifier().weight)

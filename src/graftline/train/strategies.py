@@ -79,7 +79,7 @@ def linear_probe(model: torch.nn.Module, data: FitData, recipe: Recipe, hooks: H
         p.requires_grad_(id(p) in head_ids)
     f = ArrayData(extract_features(model, data.train, data.mean, data.std), data.train.labels)
     fv = ArrayData(extract_features(model, data.val, data.mean, data.std), data.val.labels) \
-        if data.val is not None else None
+        if data.val is not None and len(data.val) else None  # data.val_fraction: 0 leaves no validation image
     result = fit(head, FitData(f, fv), replace(recipe, augment=False), hooks)
     for p in model.parameters():
         p.requires_grad_(True)
