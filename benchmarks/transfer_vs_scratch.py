@@ -8,7 +8,7 @@ the test accuracy at every rate, so that one can see whether the shipped fixed r
 are each arm's best and what the margin is at the validation-chosen rates.
 
 Uses the outputs of a pipeline run in this directory (data/prepared, models/zoo, reports/selection.json): run
-`make run` first. Writes benchmarks/results/transfer_vs_scratch.json; prints the headline margin last.
+`make run` first. Usage: python benchmarks/transfer_vs_scratch.py [--workers 2]. Writes benchmarks/results/transfer_vs_scratch.json; prints the headline margin last.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -36,30 +37,43 @@ LRS = [0.0003, 0.001, 0.003, 0.01]
 SEEDS = [0, 1, 2]
 
 
-def main() -> None:
+def _setup():
     params = load_params(ROOT / "params.yaml")
     sel = SelectionReport.read(ROOT / "reports/selection.json")
     spec = Candidate.from_dict(sel.selected_spec)
     _, meta = load_candidate(spec, ROOT)
     size = meta["input_size"][1:]
     prepared = ROOT / "data/prepared"
-    train = load_split(prepared, ROOT, "train", meta["in_chans"], size)
-    val = load_split(prepared, ROOT, "val", meta["in_chans"], size)
-    test = load_split(prepared, ROOT, "test", meta["in_chans"], size)
+    splits = {name: load_split(prepared, ROOT, name, meta["in_chans"], size) for name in ("train", "val", "test")}
+    return params, sel, spec, meta, splits
+
+
+def _trial(task: tuple) -> tuple:
+    """One (arm, lr, seed) training, exactly as the stages train it; returns (val acc, test acc)."""
+    arm, lr, seed = task
     torch.set_num_threads(1)
+    params, _, spec, meta, splits = _setup()
+    pretrained = load_candidate(spec, ROOT)[0] if arm == "transfer" else None
+    torch.manual_seed(seed)  # the same order as the stages: load, seed, then the new head
+    model = init_model(pretrained, meta, len(splits["train"].classes), params.finetune.zero_init_head)
+    fit(model, FitData(splits["train"].data, None, meta["mean"], meta["std"]), _recipe(params.finetune, lr, seed))
+    return (accuracy(model, splits["val"].data, None, meta["mean"], meta["std"]),
+            accuracy(model, splits["test"].data, None, meta["mean"], meta["std"]))
+
+
+def main() -> None:
+    workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 2
+    params, sel, _, _, splits = _setup()
+    train, val, test = splits["train"], splits["val"], splits["test"]
     results = {}
     t0 = time.perf_counter()
+    tasks = [(arm, lr, seed) for arm in ("transfer", "scratch") for lr in LRS for seed in SEEDS]
+    with ProcessPoolExecutor(workers) as pool:  # one thread each: trials are independent, the result is the same
+        done = dict(zip(tasks, pool.map(_trial, tasks)))
     for arm in ("transfer", "scratch"):
         for lr in LRS:
-            accs, vals = [], []
-            for seed in SEEDS:
-                p = params.finetune
-                pretrained = load_candidate(spec, ROOT)[0] if arm == "transfer" else None
-                torch.manual_seed(seed)  # the same order as the stages: load, seed, then the new head
-                model = init_model(pretrained, meta, len(train.classes), p.zero_init_head)
-                fit(model, FitData(train.data, None, meta["mean"], meta["std"]), _recipe(p, lr, seed))
-                vals.append(accuracy(model, val.data, None, meta["mean"], meta["std"]))
-                accs.append(accuracy(model, test.data, None, meta["mean"], meta["std"]))
+            vals = [done[(arm, lr, s)][0] for s in SEEDS]
+            accs = [done[(arm, lr, s)][1] for s in SEEDS]
             results[f"{arm}@{lr:g}"] = {"arm": arm, "lr": lr, "mean": statistics.mean(accs),
                                         "std": statistics.stdev(accs), "accs": accs, "val_mean": statistics.mean(vals)}
             print(f"{arm:<9} lr {lr:<7g} val acc {statistics.mean(vals):.3f}  test acc {statistics.mean(accs):.3f} "
