@@ -115,3 +115,31 @@ def test_unlabelled_folder_reads_every_image(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     x = folder_images(tmp_path, 1, (16, 16))
     assert x.shape == (3, 1, 16, 16) and 0 <= x.min() and x.max() <= 1
+
+
+def test_dev_is_the_plain_source_loss_when_the_target_looks_like_the_source():
+    from graftline.adapt.criteria import _features_and_losses, dev
+
+    torch.manual_seed(0)
+    model = weights.create("resnet10t", 3, 1).eval()
+    x, y = toy_bars(120, seed=3)
+    _, loss = _features_and_losses(model, x[:60], y[:60], [0.5], [0.25])
+    # the target is more of the same distribution: the weights stay near 1, DEV near the mean source loss
+    assert dev(model, x[:60], y[:60], x[60:], [0.5], [0.25]) == pytest.approx(loss.mean().item(), rel=0.1)
+
+
+def test_the_source_head_is_put_in_the_target_class_order():
+    from graftline.adapt.stage import _to_target_order
+
+    torch.manual_seed(0)
+    model = weights.create("resnet10t", 3, 1)
+    w = model.get_classifier().weight.detach().clone()
+    x, y = toy_bars(12)
+    src = {"x": x, "y": y, "x_eval": x, "y_eval": y, "classes": ["a", "b", "c"]}
+    out = _to_target_order(model, src, ["a", "b", "c"], ["c", "a"])  # a target with two of the classes, reordered
+    head = model.get_classifier()
+    assert head.out_features == 2 and torch.equal(head.weight, w[[2, 0]])
+    assert model.eval()(torch.zeros(1, 1, 32, 32)).shape == (1, 2)
+    assert torch.equal(out["y"], torch.tensor([1 if v == 0 else 0 for v in y if v != 1]))  # b dropped, a->1, c->0
+    with pytest.raises(Exception, match="not among the source"):
+        _to_target_order(weights.create("resnet10t", 3, 1), src, ["a", "b", "c"], ["z"])
