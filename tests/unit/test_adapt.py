@@ -96,7 +96,7 @@ def _adapted(prepared: Path, method: str, target: torch.Tensor | None = None) ->
     return model.state_dict()
 
 
-@pytest.mark.parametrize("method", ["dann", "mcc"])
+@pytest.mark.parametrize("method", ["dann", "cdan", "mcc"])
 def test_target_labels_never_change_the_adapted_weights(tmp_path, method):
     a = _adapted(_prepared(tmp_path / "a"), method)
     b = _adapted(_prepared(tmp_path / "b", labels_seed=1), method)
@@ -143,3 +143,68 @@ def test_the_source_head_is_put_in_the_target_class_order():
     assert torch.equal(out["y"], torch.tensor([1 if v == 0 else 0 for v in y if v != 1]))  # b dropped, a->1, c->0
     with pytest.raises(Exception, match="not among the source"):
         _to_target_order(weights.create("resnet10t", 3, 1), src, ["a", "b", "c"], ["z"])
+
+
+def test_cdan_conditions_the_discriminator_on_features_times_predictions():
+    from graftline.adapt.cdan import CDAN
+
+    torch.manual_seed(0)
+    cdan = CDAN(feat_dim=3, num_classes=2)
+    f, g = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0.25, 0.75]])
+    assert torch.allclose(cdan.multilinear(f, g), torch.tensor([[0.25, 0.5, 0.75, 0.75, 1.5, 2.25]]))
+    # randomized multilinear map for large |C|*d: (f Rf) * (g Rg) / sqrt(r), with fixed buffers
+    big = CDAN(feat_dim=512, num_classes=20)
+    assert big.randomized and big.rf.shape == (512, 1024)
+    ff, gg = torch.randn(4, 512), torch.softmax(torch.randn(4, 20), 1)
+    assert torch.allclose(big.multilinear(ff, gg), (ff @ big.rf) * (gg @ big.rg) / 32)
+    # the features get the reversed discriminator gradient; the predictions are detached (no gradient to logits)
+    fs, ft = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, requires_grad=True)
+    ls, lt = torch.randn(4, 2, requires_grad=True), torch.randn(4, 2, requires_grad=True)
+    cdan(fs, ft, ls, lt, progress=1.0).backward()
+    assert fs.grad.abs().sum() > 0 and ls.grad is None
+    d_param = next(cdan.disc.parameters())
+    assert d_param.grad.abs().sum() > 0
+
+
+def test_cdan_entropy_conditioning_weights_confident_images_more():
+    from graftline.adapt.cdan import CDAN
+
+    torch.manual_seed(0)
+    fs, ft = torch.randn(2, 3), torch.randn(2, 3)
+    confident, unsure = torch.tensor([[9.0, -9.0]]), torch.zeros(1, 2)
+    ls, lt = torch.cat([confident, unsure]), torch.cat([confident, unsure])
+    plain = CDAN(3, 2, entropy_conditioning=False).eval()
+    weighted = CDAN(3, 2, entropy_conditioning=True).eval()
+    weighted.load_state_dict(plain.state_dict())
+    d = plain.disc(plain.multilinear(torch.cat([fs, ft]), torch.softmax(torch.cat([ls, lt]), 1))).squeeze(1)
+    per = torch.nn.functional.binary_cross_entropy_with_logits(d, torch.tensor([1.0, 1, 0, 0]), reduction="none")
+    w = 1 + torch.exp(-(-(torch.softmax(torch.cat([ls, lt]), 1) * torch.log(torch.softmax(torch.cat([ls, lt]), 1)
+                                                                            + 1e-5)).sum(1)))
+    w = w / w.sum() * 4
+    assert w[0] > w[1]  # the confident image weighs more
+    assert weighted(fs, ft, ls, lt, 1.0).item() == pytest.approx((w * per).mean().item(), rel=1e-5)
+    assert plain(fs, ft, ls, lt, 1.0).item() == pytest.approx(per.mean().item(), rel=1e-5)
+
+
+def test_a_labelled_folder_or_csv_is_a_source(tmp_path):
+    from graftline.adapt.data import labelled_source
+
+    for c, v in (("cat", 30), ("dog", 200)):
+        for i in range(10):
+            (tmp_path / "src" / c).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((12, 9, 3), v + i, np.uint8)).save(tmp_path / "src" / c / f"{i:02d}.png")
+    src = labelled_source(tmp_path / "src", 3, (16, 16))
+    assert src["classes"] == ["cat", "dog"]
+    assert src["x"].shape == (16, 3, 16, 16) and src["x_eval"].shape == (4, 3, 16, 16)  # every 5th held out
+    assert src["y"].tolist() == [0] * 8 + [1] * 8 and src["y_eval"].tolist() == [0, 0, 1, 1]
+    assert src["x_eval"][0, 0, 0, 0].item() == pytest.approx((30 + 4) / 255)  # cat/04.png, the 5th cat
+    # a CSV keeps its own split column
+    lines = ["path,label,split"] + [f"src/{c}/{i:02d}.png,{c},{'val' if i < 3 else 'train'}" for c in ("cat", "dog")
+                                    for i in range(10)]
+    (tmp_path / "src.csv").write_text("\n".join(lines) + "\n")
+    csv_src = labelled_source(tmp_path / "src.csv", 1, (8, 8))
+    assert len(csv_src["x"]) == 14 and len(csv_src["x_eval"]) == 6 and csv_src["x"].shape[1] == 1
+    # a file that cannot be decoded is named
+    (tmp_path / "src" / "dog" / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(Exception, match="bad.png"):
+        labelled_source(tmp_path / "src", 3, (16, 16))

@@ -4,7 +4,8 @@ test split) and export run unchanged.
 
 Unlike fine-tuning, the selected candidate keeps its *source* head: adaptation needs a classifier that already
 solves the source task. Its rows are put in the target's class order (the target's classes must be among the
-source's, by name). Labelled source images: ``adapt.source`` (.npz) or the candidate's own source data. Unlabelled
+source's, by name). Labelled source images: ``adapt.source`` (a .npz, a folder ``<class>/<image>`` or a CSV) or the candidate's
+own source data. Unlabelled
 target images: ``adapt.target_folder`` or data/prepared's train+val images — their labels are never read (the
 no-leak test in tests/unit/test_adapt.py). With no target labels, the scores recorded are label-free (criteria.py:
 DEV on the source's eval images weighted towards the target, and SND), not a validation accuracy.
@@ -19,14 +20,13 @@ from pathlib import Path
 import torch
 
 from graftline.adapt.criteria import dev, snd
-from graftline.adapt.data import folder_images, target_images
+from graftline.adapt.data import folder_images, labelled_source, target_images
 from graftline.adapt.loop import AdaptRecipe, adapt
 from graftline.config import AdaptParams, section_hash
 from graftline.data.manifest import read_manifest
 from graftline.errors import ConfigError, DataError
 from graftline.models import weights
 from graftline.models.candidates import Candidate, load as load_candidate, resolve
-from graftline.models.zoo import load_source
 from graftline.project import atomic_dir, write_json_atomic
 from graftline.results import SelectionReport, TrainResult
 
@@ -35,16 +35,13 @@ log = logging.getLogger(__name__)
 TRADE_OFF = {"source_only": 0.0, "dann": 0.1, "mcc": 1.0, "coral": 100.0, "im": 1.0}
 
 
-def _source(p: AdaptParams, src_meta: dict, candidate: str, project_root: Path, size) -> dict:
+def _source(p: AdaptParams, src_meta: dict, candidate: str, project_root: Path, size, color_mode: str) -> dict:
     path = p.source or (src_meta.get("source_eval") or {}).get("data")
     if not path:
         raise ConfigError(f"adapt.method={p.method} needs labelled source images, but params.yaml sets no "
                           f"adapt.source and the selected candidate {candidate} records none (source_eval.data in "
-                          "its model JSON). Set adapt.source to a .npz with x, y, split and classes.")
-    f = project_root / path
-    if not f.is_file():
-        raise ConfigError(f"adapt.source: {f} does not exist. Point it at a .npz of labelled source images.")
-    return load_source(f, tuple(size))
+                          "its model JSON). Set adapt.source to a folder <class>/<image>, a CSV path,label or a .npz.")
+    return labelled_source(project_root / path, src_meta["in_chans"], size, color_mode)
 
 
 def _to_target_order(model: torch.nn.Module, src: dict, head_classes: list[str], classes: list[str]) -> dict:
@@ -87,9 +84,10 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, prepared: Path, project_r
     model, src_meta = load_candidate(cand, project_root)
     size, in_chans = src_meta["input_size"][1:], src_meta["in_chans"]
     rows, classes, dmeta = read_manifest(prepared)
-    src = _to_target_order(model, _source(p, src_meta, cand.name, project_root, size),
+    color_mode = dmeta.get("color_mode", "auto")
+    src = _to_target_order(model, _source(p, src_meta, cand.name, project_root, size, color_mode),
                            [str(c) for c in src_meta["classes"]], classes)
-    tx = (folder_images(project_root / p.target_folder, in_chans, size, dmeta.get("color_mode", "auto"))
+    tx = (folder_images(project_root / p.target_folder, in_chans, size, color_mode)
           if p.target_folder else target_images(prepared, project_root, ("train", "val"), in_chans, size))
     trade_off = TRADE_OFF[method] if p.trade_off is None or method == "source_only" else p.trade_off
     recipe = AdaptRecipe(method=method, steps=p.steps, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,

@@ -7,7 +7,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 # none: today's supervised pipeline. The others: graftline/adapt/<method>.py (im = information maximisation).
-ADAPT_METHODS = ("none", "source_only", "dann", "mcc", "coral", "im")
+ADAPT_METHODS = ("none", "source_only", "dann", "cdan", "mcc", "coral", "im")
 
 
 class AdaptParams(BaseModel):
@@ -21,7 +21,8 @@ class AdaptParams(BaseModel):
     candidate: Optional[str] = Field(None, description="the source model (zoo:<id> | hub:<name> | file:<path>), "
                                                        "its head must know the target's classes; null: select's "
                                                        "pick (which read the target's train+val labels)")
-    source: Optional[str] = Field(None, description="labelled source domain (.npz with x, y, split, classes); null: "
+    source: Optional[str] = Field(None, description="labelled source images: a folder <class>/<image>, a CSV "
+                                                    "path,label[,split] or a .npz (x, y, split, classes); null: "
                                                     "the selected candidate's own source data (its source_eval.data)")
     target_folder: Optional[str] = Field(None, description="a folder of unlabelled target images (any layout); "
                                                            "null: data/prepared's train+val images, labels ignored")
