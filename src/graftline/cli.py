@@ -128,9 +128,12 @@ SEED = typer.Option(None, "--seed", help="Training seed (default: the first of c
 @app.command()
 def finetune(seed: Optional[int] = SEED) -> None:
     """Fine-tune the selected candidate with a new head -> models/finetuned/seed-<s>, metrics/finetune/seed-<s>."""
+    from graftline.cli_adapt import adapt_arm
     from graftline.train.finetune import run_finetune
 
     params, proj = _ctx()
+    if adapt_arm("finetune", seed, params, proj):
+        return
     from graftline.train.distributed import is_main
 
     s = run_finetune(params.finetune, params.check.seeds[0] if seed is None else seed, proj.prepared, proj.root,
@@ -146,9 +149,12 @@ def finetune(seed: Optional[int] = SEED) -> None:
 @app.command()
 def baseline(seed: Optional[int] = SEED) -> None:
     """The same architecture from scratch, same budget and seed -> models/baseline/seed-<s>, metrics/baseline/."""
+    from graftline.cli_adapt import adapt_arm
     from graftline.train.finetune import run_baseline
 
     params, proj = _ctx()
+    if adapt_arm("baseline", seed, params, proj):
+        return
     from graftline.train.distributed import is_main
 
     s = run_baseline(params.finetune, params.check.scratch_lr, params.check.seeds[0] if seed is None else seed,
@@ -162,10 +168,10 @@ def baseline(seed: Optional[int] = SEED) -> None:
 def check() -> None:
     """Transfer vs scratch over paired seeds on the test split: the NTG verdict with its interval ->
     metrics/check.json (exit 1 on negative transfer)."""
-    from graftline.check.ntg import run_check
+    from graftline.check.adapted import checked
 
     params, proj = _ctx()
-    r = run_check(params.check, proj.prepared, proj.root, proj.finetuned, proj.baseline, proj.metrics / "check.json")
+    r = checked(params, proj)
     typer.echo(f"check: {r.verdict}: transfer {r.transfer_acc:.3f} vs scratch {r.scratch_acc:.3f} over "
                f"{len(r.seeds)} seeds -> NTG {r.ntg:+.3f}, {100 * r.confidence:.0f}% interval "
                f"[{r.ntg_low:+.3f}, {r.ntg_high:+.3f}] (negative above {r.max_ntg:+.3f})")

@@ -128,6 +128,7 @@ class TrainResult(Result):
     layer_decay: Optional[float] = None
     layer_groups: Optional[int] = None
     unfreeze_schedule: Optional[list[dict[str, int]]] = None
+    adapt: Optional[dict[str, Any]] = None  # adapt mode: method, trade_off, target_images, dev and snd (label-free)
 
 
 class CheckResult(Result):
@@ -155,6 +156,26 @@ class CheckResult(Result):
     source: str
     architecture: str
     data_hash: str
+
+
+class AdaptResult(Result):
+    """``metrics/adapt.json``: adapted vs source-only on the target's test split (adapt mode; check's paired seeds)."""
+
+    made_by: str = "`graftline check` (with adapt.method set)"
+    method: str  # none: the mode is off and nothing else is written
+    target_acc: Optional[float] = None  # mean over seeds
+    source_only_acc: Optional[float] = None
+    gain: Optional[float] = None
+    seeds: list[int] = []
+    verdict: Optional[str] = None  # check's: negative = adaptation made the target worse
+    ntg: Optional[float] = None
+    ntg_low: Optional[float] = None
+    ntg_high: Optional[float] = None
+    per_seed: list[dict[str, Any]] = []
+    dev_adapted: Optional[float] = None  # the label-free criterion (DEV, adapt/criteria.py), mean over seeds
+    dev_source_only: Optional[float] = None  # lower = preferred
+    label_free_prefers: Optional[str] = None  # adapted | source_only: what DEV says without any target label
+    test_images: Optional[int] = None
 
 
 class ExportResult(Result):

@@ -10,6 +10,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from graftline.config.adapt import AdaptParams
+
 COLOR_MODES = ("auto", "grayscale", "rgb")
 ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
 STRATEGIES = ("linear_probe", "full", "lp_ft", "discriminative", "progressive")
@@ -243,3 +245,4 @@ class Params(Section):
     finetune: FinetuneParams = FinetuneParams()
     check: CheckParams = CheckParams()
     export: ExportParams = ExportParams()
+    adapt: AdaptParams = AdaptParams()

@@ -1,0 +1,37 @@
+"""params.yaml's ``adapt`` section: unsupervised domain adaptation as a mode of the pipeline (graftline.adapt)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# none: today's supervised pipeline. The others: graftline/adapt/<method>.py (im = information maximisation).
+ADAPT_METHODS = ("none", "source_only", "dann", "cdan", "mcc", "coral", "im")
+
+
+class AdaptParams(BaseModel):
+    """With ``method`` other than none, the finetune stage adapts the selected candidate *with its source head*
+    (labelled source images + unlabelled target images) and the baseline stage trains the source-only arm with the
+    same budget and seed; check compares them on the target's test split, export ships the adapted model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal[ADAPT_METHODS] = "none"
+    candidate: Optional[str] = Field(None, description="the source model (zoo:<id> | hub:<name> | file:<path>), "
+                                                       "its head must know the target's classes; null: select's "
+                                                       "pick (which read the target's train+val labels)")
+    source: Optional[str] = Field(None, description="labelled source images: a folder <class>/<image>, a CSV "
+                                                    "path,label[,split] or a .npz (x, y, split, classes); null: "
+                                                    "the selected candidate's own source data (its source_eval.data)")
+    target_folder: Optional[str] = Field(None, description="a folder of unlabelled target images (any layout); "
+                                                           "null: data/prepared's train+val images, labels ignored")
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(64, ge=2, description="source and target images per step (each)")
+    lr: float = Field(0.003, gt=0.0, le=10.0)
+    backbone_lr: float = Field(1.0, gt=0.0, le=10.0, description="the pretrained body's lr, times lr")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(1e-3, ge=0.0)
+    trade_off: Optional[float] = Field(None, ge=0.0, description="weight of the adaptation loss; null: the "
+                                                                 "method's measured default (README)")
+    augment: bool = False

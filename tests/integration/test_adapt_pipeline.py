@@ -1,0 +1,43 @@
+"""`dvc repro` in adapt mode (adapt.method: dann) on the session's tiny project: the adapted and source-only arms
+replace the supervised ones, check compares them, export ships a parity-checked ONNX model of the adapted one."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from tests.conftest import dvc
+from tests.integration.conftest import copy_of
+
+pytestmark = pytest.mark.slow
+
+
+def test_dvc_repro_with_dann_ends_in_a_parity_checked_onnx_model(tiny_git_repo, tmp_path):
+    p = copy_of(tiny_git_repo, tmp_path / "proj")
+    params = yaml.safe_load((p / "params.yaml").read_text())
+    params["adapt"].update(method="dann", steps=6, batch_size=16, candidate="zoo:test_convnext.digits")
+    (p / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    r = dvc("repro", cwd=p)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ran = set(re.findall(r"Running stage '([^']+)'", r.stdout))
+    assert {"finetune@0", "baseline@0", "check", "export"} <= ran and not {"prepare", "zoo", "select"} & ran
+
+    seeds = params["check"]["seeds"]
+    adapt = json.loads((p / "metrics/adapt.json").read_text())
+    assert adapt["method"] == "dann" and adapt["seeds"] == seeds and adapt["test_images"] > 0
+    assert 0 <= adapt["target_acc"] <= 1 and 0 <= adapt["source_only_acc"] <= 1
+    assert adapt["label_free_prefers"] in ("adapted", "source_only")
+    for s in seeds:
+        arm = json.loads((p / f"metrics/finetune/seed-{s}.json").read_text())
+        base = json.loads((p / f"metrics/baseline/seed-{s}.json").read_text())
+        assert arm["adapt"]["method"] == "dann" and base["adapt"]["method"] == "source_only"
+        assert arm["adapt"]["target_images"] == 80  # the tiny target's train+val images, labels ignored
+    meta = json.loads((p / "models/finetuned/seed-0/model.json").read_text())
+    assert meta["init"] == "adapted" and meta["source"] == "zoo:test_convnext.digits"
+    assert meta["classes"] == json.loads((p / "data/prepared/classes.json").read_text())
+
+    export = json.loads((p / "metrics/export.json").read_text())
+    assert export["passed"] and export["parity_max_abs_diff"] <= export["parity_atol"]
+    assert (p / "models/export/model.onnx").is_file()
+    assert "up to date" in dvc("status", cwd=p).stdout
