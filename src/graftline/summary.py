@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from graftline.project import Project
-from graftline.results import CheckResult, ExportResult, SelectionReport
+from graftline.results import AdaptResult, CheckResult, ExportResult, SelectionReport
 
 
 def _rel(proj: Project, path: Path) -> str:
@@ -34,7 +34,10 @@ def headline(proj: Project) -> str:
             lines.append(f"  {i}. {e['candidate']:<36} {e[sel.estimator]:+.4f}{mark}")
     if paths["check"].is_file():
         chk = CheckResult.read(paths["check"])
-        lines.append(f"Transfer vs scratch on {chk.test_images} test images, {len(chk.seeds)} paired seeds: "
+        adapt_path = proj.metrics / "adapt.json"
+        method = AdaptResult.read(adapt_path).method if adapt_path.is_file() else "none"
+        arms = "Transfer vs scratch" if method == "none" else f"Adapted ({method}) vs source-only"
+        lines.append(f"{arms} on {chk.test_images} test images, {len(chk.seeds)} paired seeds: "
                      f"{chk.transfer_acc:.3f} vs {chk.scratch_acc:.3f} "
                      f"({100 * (chk.transfer_acc - chk.scratch_acc):+.1f} points)")
         lines.append(f"Negative transfer gap NTG = {chk.ntg:+.3f}, {100 * chk.confidence:.0f}% interval "

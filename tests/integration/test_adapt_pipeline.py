@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import dvc
+from tests.conftest import cli, dvc
 from tests.integration.conftest import copy_of
 
 pytestmark = pytest.mark.slow
@@ -41,3 +41,5 @@ def test_dvc_repro_with_dann_ends_in_a_parity_checked_onnx_model(tiny_git_repo, 
     assert export["passed"] and export["parity_max_abs_diff"] <= export["parity_atol"]
     assert (p / "models/export/model.onnx").is_file()
     assert "up to date" in dvc("status", cwd=p).stdout
+    out = cli("summary", cwd=p, check=True).stdout
+    assert "Adapted (dann) vs source-only" in out and adapt["verdict"] in out
