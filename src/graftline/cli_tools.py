@@ -21,7 +21,8 @@ def init(
     with_demo_zoo: bool = typer.Option(False, "--with-demo-zoo", help="Also the demo and zoo stages."),
     steps: int = typer.Option(300, min=1, help="finetune.steps"),
     batch_size: int = typer.Option(32, min=1, help="finetune.batch_size"),
-    seeds: int = typer.Option(3, min=1, help="check.seeds = [0 .. N-1]: paired training runs per arm"),
+    seeds: int = typer.Option(5, min=1, help="check.seeds = [0 .. N-1]: paired training runs per arm "
+                                             "(5: benchmarks/gate.py)"),
 ) -> None:
     """A new project around your own images: dvc.yaml, params.yaml, prefect.yaml, git + DVC, images tracked."""
     from graftline.scaffold import init_project

@@ -202,7 +202,7 @@ class FinetuneParams(Section):
 class CheckParams(Section):
     """The transfer-vs-scratch verdict: paired seeds, an interval, three outcomes (check/verdict.py)."""
 
-    seeds: list[int] = Field([0, 1, 2], min_length=1, description="training seeds; each trains both arms (paired); "
+    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1, description="training seeds; each trains both arms (paired); "
                                                                    "the first seed's transfer model is exported")
     scratch_lr: float = Field(0.001, gt=0.0, le=10.0, description="the from-scratch baseline's own learning rate")
     max_ntg: float = Field(0.0, ge=-1.0, le=1.0, description="negative transfer: the whole interval of "

@@ -91,7 +91,7 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def init_project(directory: Path, *, images: Path | None = None, csv: Path | None = None, in_place: bool = False,
-                 candidates: list[str] | None = None, with_demo_zoo: bool = False, steps: int = 300, seeds: int = 3,
+                 candidates: list[str] | None = None, with_demo_zoo: bool = False, steps: int = 300, seeds: int = 5,
                  batch_size: int = 32, git: bool = True) -> dict:
     """Create the project; return what was made (root, data root, images, candidates, missing hub weights)."""
 
