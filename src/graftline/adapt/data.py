@@ -16,12 +16,9 @@ import torch
 
 from graftline.data.dataset import load_split
 from graftline.data.images import load_image
-from graftline.data.sources import read_csv, scan_folder
+from graftline.data.sources import IMAGE_SUFFIXES, read_csv, scan_folder
 from graftline.errors import ConfigError, DataError
 from graftline.models.zoo import load_source
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
 
 def target_images(prepared: Path, project_root: Path, splits: tuple[str, ...], in_chans: int, size) -> torch.Tensor:
     """The images of ``splits`` of ``data/prepared`` as [N, C, H, W] in [0, 1]; their labels are not returned."""
