@@ -8,6 +8,8 @@ the answer is exactly the all-pairs one (``near_pairs_brute``, kept as the refer
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -27,47 +29,46 @@ def hashes_to_uint64(phashes: list[str] | pd.Series) -> tuple[np.ndarray, np.nda
     return vals, idx
 
 
-def _block_candidates(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _block_candidates(keys: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every pair (a, b), a < b, of positions whose ``keys`` are equal: sort, then pair each row with the next
-    o-th row of its run for o = 1, 2, ... while any run is longer than o (the work is the number of pairs)."""
+    o-th row of its run for o = 1, 2, ... while any run is longer than o (the work is the number of pairs). Yields
+    the pairs one offset o at a time, so that the caller can verify them without holding every candidate."""
     order = np.argsort(keys, kind="stable")
     k = keys[order]
     n = len(k)
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
     run_end = np.repeat(np.r_[starts[1:], n], np.diff(np.r_[starts, n]))  # one past the end of each row's run
     active = np.flatnonzero(run_end - np.arange(n) > 1)
-    firsts, seconds = [], []
     o = 1
     while len(active):
-        firsts.append(order[active])
-        seconds.append(order[active + o])
+        a, b = order[active], order[active + o]
+        yield np.minimum(a, b), np.maximum(a, b)
         o += 1
         active = active[run_end[active] - active > o]
-    if not firsts:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    a, b = np.concatenate(firsts), np.concatenate(seconds)
-    return np.minimum(a, b), np.maximum(a, b)
 
 
 def near_pairs(phashes: list[str] | pd.Series, max_distance: int) -> list[tuple[int, int, int]]:
     """All pairs (i, j, distance) with i < j and Hamming distance <= max_distance between their hashes, ordered by
     (i, j): multi-index hashing over max_distance + 1 blocks of the hash (see the module docstring); distances
     above 7 (blocks under 8 bits) use the all-pairs comparison."""
-    phashes = list(phashes)
-    vals, idx = hashes_to_uint64(phashes)
+    return near_pairs_u64(*hashes_to_uint64(list(phashes)), max_distance)
+
+
+def near_pairs_u64(vals: np.ndarray, idx: np.ndarray, max_distance: int) -> list[tuple[int, int, int]]:
+    """``near_pairs`` on hashes already as uint64 values, ``idx`` the row of each (rows without a hash left out)."""
     n, d = len(vals), int(max_distance)
     if d < 0 or n < 2:
         return []
     if d + 1 > 8 or n <= BLOCK:  # blocks under 8 bits bucket little away; tiny inputs: the brute force is cheaper
-        return near_pairs_brute(phashes, max_distance)
+        return _brute(vals, idx, max_distance)
     edges = np.linspace(0, 64, d + 2).round().astype(int)  # d + 1 blocks covering the 64 bits
     codes = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         keys = (vals >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
-        a, b = _block_candidates(keys)
-        near = _popcount(vals[a] ^ vals[b]) <= d  # verify each block's candidates before merging the blocks
-        codes.append(a[near] * n + b[near])
-    code = np.sort(np.concatenate(codes))
+        for a, b in _block_candidates(keys):  # verify candidates as they come: memory O(n), not O(candidates)
+            near = _popcount(vals[a] ^ vals[b]) <= d
+            codes.append(a[near] * n + b[near])
+    code = np.sort(np.concatenate(codes)) if codes else np.empty(0, np.int64)
     code = code[np.r_[True, code[1:] != code[:-1]]] if len(code) else code  # a pair found by several blocks
     a, b = code // n, code % n
     dist = _popcount(vals[a] ^ vals[b]).astype(np.int64)
@@ -76,8 +77,10 @@ def near_pairs(phashes: list[str] | pd.Series, max_distance: int) -> list[tuple[
 
 def near_pairs_brute(phashes: list[str] | pd.Series, max_distance: int) -> list[tuple[int, int, int]]:
     """The all-pairs reference (blocks of XOR + popcount): exact, but N^2 comparisons."""
-    phashes = list(phashes)
-    vals, idx = hashes_to_uint64(phashes)
+    return _brute(*hashes_to_uint64(list(phashes)), max_distance)
+
+
+def _brute(vals: np.ndarray, idx: np.ndarray, max_distance: int) -> list[tuple[int, int, int]]:
     out: list[tuple[int, int, int]] = []
     n = len(vals)
     for start in range(0, n, BLOCK):
