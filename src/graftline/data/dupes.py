@@ -101,24 +101,46 @@ def duplicate_columns(df: pd.DataFrame, max_distance: int) -> pd.DataFrame:
     * ``labels_with_same_image``: distinct labels on the same bytes (1 = consistent);
     * ``near_duplicate_in_other_split``: the path of a look-alike (distance <= t, different bytes) in another
       split, or "" — with the distance in ``near_duplicate_distance``.
+
+    Same bytes: equal ``content`` ids where the table has them (``graftline.validate.suite.read_facts``), else equal
+    ``sha256``. Perceptual hashes: ``phash`` as uint64 with ``phash_ok``, or as hex strings. The counts are made on
+    integer codes, and the result shares the input's columns (a shallow copy), so nothing per image is duplicated.
     """
-    df = df.copy()
-    if len(df):
-        df["splits_with_same_image"] = df.groupby("sha256")["split"].transform("nunique").astype(int)
-        df["copies_in_same_split"] = df.groupby(["sha256", "split"])["path"].transform("size").astype(int)
-        df["labels_with_same_image"] = df.groupby("sha256")["label"].transform("nunique").astype(int)
+    df = df.copy(deep=False)
+    n = len(df)
+    same = df["content"].to_numpy() if "content" in df else pd.factorize(df["sha256"])[0] if n else np.zeros(0, int)
+    split, n_splits = _codes(df["split"]) if n else (np.zeros(0, int), 1)
+    label, n_labels = _codes(df["label"]) if n else (np.zeros(0, int), 1)
+    df["splits_with_same_image"] = _distinct_per(same, split, n_splits)
+    _, at, copies = np.unique(same * n_splits + split, return_inverse=True, return_counts=True)
+    df["copies_in_same_split"] = copies[at.ravel()].astype(np.int64)
+    df["labels_with_same_image"] = _distinct_per(same, label, n_labels)
+    if "phash_ok" in df:
+        idx = np.flatnonzero(df["phash_ok"].to_numpy())
+        pairs = near_pairs_u64(df["phash"].to_numpy()[idx], idx, max_distance)
     else:
-        df["labels_with_same_image"] = pd.Series(dtype=int)
-        df["splits_with_same_image"] = pd.Series(dtype=int)
-        df["copies_in_same_split"] = pd.Series(dtype=int)
-    partner = [""] * len(df)
-    dist = [-1] * len(df)
-    splits, shas, paths = df["split"].tolist(), df["sha256"].tolist(), df["path"].tolist()
-    for i, j, d in near_pairs(df["phash"].tolist() if "phash" in df else [], max_distance):
-        if splits[i] != splits[j] and shas[i] != shas[j]:
+        pairs = near_pairs(df["phash"].tolist() if "phash" in df else [], max_distance)
+    partner = np.full(n, "", dtype=object)
+    dist = np.full(n, -1, dtype=np.int64)
+    splits, paths = df["split"].to_numpy(), df["path"].to_numpy()
+    for i, j, d in pairs:
+        if splits[i] != splits[j] and same[i] != same[j]:
             for a, b in ((i, j), (j, i)):
                 if not partner[a] or d < dist[a]:
                     partner[a], dist[a] = f"{paths[b]} ({splits[b]})", d
     df["near_duplicate_in_other_split"] = partner
     df["near_duplicate_distance"] = dist
     return df
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes.astype(np.int64), max(len(uniques), 1)
+
+
+def _distinct_per(group: np.ndarray, value: np.ndarray, n_values: int) -> np.ndarray:
+    """For each row: how many distinct ``value``s the rows of its ``group`` hold."""
+    if not len(group):
+        return np.zeros(0, np.int64)
+    pairs = np.unique(group.astype(np.int64) * n_values + value)
+    return np.bincount(pairs // n_values, minlength=int(group.max()) + 1)[group].astype(np.int64)
