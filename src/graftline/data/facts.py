@@ -19,7 +19,8 @@ import multiprocessing
 import os
 import sqlite3
 import warnings
-from contextlib import closing
+from contextlib import closing, contextmanager, nullcontext
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -179,8 +180,21 @@ class FactsCache:
             self.db.close()
 
 
-def _decode_all(jobs: Iterable[tuple[int, str, int, str]], count: int, workers: int,
-                progress: bool) -> Iterator[tuple[int, dict]]:
+@contextmanager
+def facts_pool(workers: int = 0) -> Iterator[Pool | None]:
+    """The decoding workers (None for one), to start before any per-image data is read: a forked worker's memory
+    includes what the parent held when it forked, so forked early it stays the same at 10^4 or 10^5 images."""
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1:
+        yield None
+        return
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with ctx.Pool(workers) as pool:
+        yield pool
+
+
+def _decode_all(jobs: Iterable[tuple[int, str, int, str]], count: int, workers: int, progress: bool,
+                pool: Pool | None = None) -> Iterator[tuple[int, dict]]:
     """Decode ``count`` jobs, yielding each result as it comes (a pool's results are never collected)."""
     from tqdm import tqdm
 
@@ -190,8 +204,7 @@ def _decode_all(jobs: Iterable[tuple[int, str, int, str]], count: int, workers: 
             yield _work(job)
             bar.update()
     else:
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        with ctx.Pool(workers) as pool:
+        with facts_pool(workers) if pool is None else nullcontext(pool) as pool:
             for item in pool.imap_unordered(_work, jobs, chunksize=max(1, min(64, count // (workers * 8)))):
                 yield item
                 bar.update()
@@ -199,11 +212,11 @@ def _decode_all(jobs: Iterable[tuple[int, str, int, str]], count: int, workers: 
 
 
 def compute_facts(root: Path, paths: list[str], *, max_pixels: int, color_mode: str, cache_path: Path | None,
-                  workers: int = 0, progress: bool = True) -> tuple[Facts, dict]:
+                  workers: int = 0, progress: bool = True, pool: Pool | None = None) -> tuple[Facts, dict]:
     """Facts for ``paths`` (relative to ``root``), in the same order. Returns (facts, stats).
 
-    Each distinct content is looked up in the cache or decoded once. stats: ``images``, ``decoded`` (cache misses
-    actually decoded), ``cached``.
+    Each distinct content is looked up in the cache or decoded once, by ``pool`` (``facts_pool``) when given, else
+    by workers started here. stats: ``images``, ``decoded`` (cache misses actually decoded), ``cached``.
     """
     from tqdm import tqdm
 
@@ -224,7 +237,7 @@ def compute_facts(root: Path, paths: list[str], *, max_pixels: int, color_mode: 
         todo = todo[np.argsort(first[todo], kind="stable")]  # decoded in the order of the rows
         jobs = ((int(u), str(root / paths[first[u]]), max_pixels, color_mode) for u in todo)
         batch: list[tuple[str, dict]] = []
-        for u, fact in _decode_all(jobs, len(todo), workers, progress):
+        for u, fact in _decode_all(jobs, len(todo), workers, progress, pool):
             facts.set(u, fact)
             batch.append((hex_digests(uniq[u:u + 1])[0], fact))
             if len(batch) >= 1000:  # stream into the cache: an interrupted run keeps what it decoded

@@ -24,7 +24,7 @@ from graftline.data.splits import assign_splits
 from graftline.project import atomic_dir
 from graftline.results import PrepareResult
 from graftline.data.dupes import near_pairs_u64
-from graftline.data.facts import compute_facts, hex_digests
+from graftline.data.facts import compute_facts, facts_pool, hex_digests
 
 FACT_COLUMNS = ["path", "label", "split", "kept", "bytes", "sha256", "width", "height", "mode", "decodable",
                 "error", "mean", "std", "phash"]
@@ -51,15 +51,16 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
                          "into <dir>/digits", "Use data.root: data/demo/digits (or data.source: folder for your "
                          "images).")
         demo.generate(root.parent, dp.source_per_class, dp.source_eval_fraction, dp.seed, dp.letters_per_class)
-    if p.source == "csv":
-        rows = read_csv(root)
-        data_root = root.parent
-    else:
-        rows = scan_folder(root)
-        data_root = root
-    facts, stats = compute_facts(data_root, [r.path for r in rows], max_pixels=p.max_pixels,
-                                 color_mode=p.color_mode, cache_path=facts_cache(project_root), workers=p.workers,
-                                 progress=progress)
+    with facts_pool(p.workers) as pool:  # forked before the rows exist: the workers' memory does not grow with them
+        if p.source == "csv":
+            rows = read_csv(root)
+            data_root = root.parent
+        else:
+            rows = scan_folder(root)
+            data_root = root
+        facts, stats = compute_facts(data_root, [r.path for r in rows], max_pixels=p.max_pixels,
+                                     color_mode=p.color_mode, cache_path=facts_cache(project_root),
+                                     workers=p.workers, progress=progress, pool=pool)
     # Near duplicates (a resized or re-encoded copy) are split together like identical files.
     hashed = np.flatnonzero(facts.decodable)
     together = [(i, j) for i, j, _ in near_pairs_u64(facts.phash[hashed], hashed, p.near_duplicate_distance)]
