@@ -5,6 +5,10 @@ decode error, mean/std intensity (0..255, on the colour policy's grayscale) and 
 (``imagehash.phash``). Facts depend only on the file's bytes and on the decode policy, so they are cached in a
 SQLite table keyed by (sha256, policy): re-validating after adding ten images decodes ten images. Workers stream
 their results back; no image is held in memory beyond the one being decoded.
+
+Memory is a few numpy columns per image (``Facts``: raw sha256 digests, ints, floats, the perceptual hash as a
+uint64), not Python objects: a dict or a hex string per image costs ~1-2 KB, and at 10^5 images that is what the
+stage's peak memory grows with. Strings are made one chunk of rows at a time, when the CSV is written.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import multiprocessing
 import os
 import sqlite3
 import warnings
-from contextlib import closing
+from contextlib import closing, contextmanager, nullcontext
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -26,6 +31,7 @@ FACTS_VERSION = 1  # bump when a fact's definition changes: old cache entries ar
 FACT_FIELDS = ["width", "height", "mode", "decodable", "error", "mean", "std", "phash"]
 # Below this many images to decode, starting worker processes costs more than it saves.
 MIN_PARALLEL = 256
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
 def policy_key(max_pixels: int, color_mode: str) -> str:
@@ -33,13 +39,26 @@ def policy_key(max_pixels: int, color_mode: str) -> str:
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
+    digest, n = _digest_file(path)
+    return digest.hex(), n
+
+
+def _digest_file(path: Path) -> tuple[bytes, int]:
     h = hashlib.sha256()
     n = 0
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
             n += len(chunk)
-    return h.hexdigest(), n
+    return h.digest(), n
+
+
+def hex_digests(raw: np.ndarray) -> list[str]:
+    """Raw 32-byte digests (an ``S32`` array) -> their lowercase hex strings."""
+    b = np.ascontiguousarray(raw).view(np.uint8).reshape(len(raw), 32)
+    out = np.empty((len(raw), 64), np.uint8)
+    out[:, 0::2], out[:, 1::2] = _HEX[b >> 4], _HEX[b & 15]
+    return out.view("S64").ravel().astype(str).tolist()
 
 
 def image_fact(path: Path, max_pixels: int, color_mode: str) -> dict:
@@ -72,9 +91,59 @@ def _undecodable(error: str) -> dict:
             "std": None, "phash": ""}
 
 
-def _work(job: tuple[str, str, int, str]) -> tuple[str, dict]:
-    sha, path, max_pixels, color_mode = job
-    return sha, image_fact(Path(path), max_pixels, color_mode)
+def _work(job: tuple[int, str, int, str]) -> tuple[int, dict]:
+    key, path, max_pixels, color_mode = job
+    return key, image_fact(Path(path), max_pixels, color_mode)
+
+
+class Facts:
+    """The facts of n images as columns (row i is ``paths[i]``); ``frame(a, b)`` gives rows a..b as the table
+    ``facts.csv`` holds (hex sha256 and perceptual hash, ``width``/``height`` as floats when any is missing)."""
+
+    def __init__(self, paths: list[str], sha: np.ndarray, size: np.ndarray, n: int):
+        self.paths, self.sha, self.bytes = paths, sha, size
+        self.width = np.full(n, -1, np.int32)
+        self.height = np.full(n, -1, np.int32)
+        self.modes: list[str] = [""]
+        self.mode = np.zeros(n, np.int16)  # index into self.modes
+        self.decodable = np.zeros(n, bool)
+        self.error = np.full(n, "", object)  # one shared "" unless a file failed
+        self.mean = np.full(n, np.nan)
+        self.std = np.full(n, np.nan)
+        self.phash = np.zeros(n, np.uint64)  # valid where decodable
+        self.content = np.zeros(0, np.int64)  # per row: which distinct content (equal = same sha256)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def set(self, i: int, f: dict) -> None:
+        if f["mode"] not in self.modes:
+            self.modes.append(f["mode"])
+        self.mode[i] = self.modes.index(f["mode"])
+        self.decodable[i], self.error[i] = bool(f["decodable"]), f["error"] or ""
+        if f["width"] is not None:
+            self.width[i], self.height[i] = f["width"], f["height"]
+        if f["mean"] is not None:
+            self.mean[i], self.std[i] = f["mean"], f["std"]
+        if f["phash"]:
+            self.phash[i] = int(f["phash"], 16)
+
+    def expand(self, rows: np.ndarray) -> None:
+        """Per unique content -> per row: ``rows`` gives each row's index into the current columns."""
+        for name in ("width", "height", "mode", "decodable", "error", "mean", "std", "phash"):
+            setattr(self, name, getattr(self, name)[rows])
+
+    def frame(self, a: int = 0, b: int | None = None) -> pd.DataFrame:
+        s = slice(a, len(self) if b is None else b)
+        size = "float64" if (self.width < 0).any() else "int64"  # pandas' own choice for a column with a None
+        wh = {k: np.where(v[s] < 0, np.nan, v[s]).astype(size) for k, v in (("width", self.width),
+                                                                           ("height", self.height))}
+        dec = self.decodable[s]
+        return pd.DataFrame({
+            "path": self.paths[s], "bytes": self.bytes[s], "sha256": hex_digests(self.sha[s]), **wh,
+            "mode": np.array(self.modes, object)[self.mode[s]], "decodable": dec, "error": self.error[s],
+            "mean": self.mean[s], "std": self.std[s],
+            "phash": [f"{v:016x}" if d else "" for v, d in zip(self.phash[s].tolist(), dec.tolist())]})
 
 
 class FactsCache:
@@ -89,15 +158,15 @@ class FactsCache:
             self.db.execute("CREATE TABLE IF NOT EXISTS facts (sha256 TEXT, policy TEXT, facts TEXT, "
                             "PRIMARY KEY (sha256, policy))")
 
-    def get_many(self, shas: list[str], policy: str) -> dict[str, dict]:
-        if self.db is None or not shas:
-            return {}
-        out: dict[str, dict] = {}
+    def get_many(self, shas: np.ndarray, policy: str) -> Iterator[tuple[int, dict]]:
+        """(position in ``shas``, facts) for each raw digest in ``shas`` that the cache holds, 500 at a time."""
+        if self.db is None:
+            return
         for i in range(0, len(shas), 500):
-            chunk = shas[i:i + 500]
-            q = f"SELECT sha256, facts FROM facts WHERE policy = ? AND sha256 IN ({','.join('?' * len(chunk))})"
-            out.update({s: json.loads(f) for s, f in self.db.execute(q, [policy, *chunk])})
-        return out
+            where = {h: i + k for k, h in enumerate(hex_digests(shas[i:i + 500]))}
+            q = f"SELECT sha256, facts FROM facts WHERE policy = ? AND sha256 IN ({','.join('?' * len(where))})"
+            for s, f in self.db.execute(q, [policy, *where]):
+                yield where[s], json.loads(f)
 
     def put_many(self, items: Iterable[tuple[str, dict]], policy: str) -> None:
         if self.db is None:
@@ -111,52 +180,70 @@ class FactsCache:
             self.db.close()
 
 
-def _decode_all(jobs: list[tuple[str, str, int, str]], workers: int, progress: bool) -> Iterator[tuple[str, dict]]:
+@contextmanager
+def facts_pool(workers: int = 0) -> Iterator[Pool | None]:
+    """The decoding workers (None for one), to start before any per-image data is read: a forked worker's memory
+    includes what the parent held when it forked, so forked early it stays the same at 10^4 or 10^5 images."""
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1:
+        yield None
+        return
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with ctx.Pool(workers) as pool:
+        yield pool
+
+
+def _decode_all(jobs: Iterable[tuple[int, str, int, str]], count: int, workers: int, progress: bool,
+                pool: Pool | None = None) -> Iterator[tuple[int, dict]]:
+    """Decode ``count`` jobs, yielding each result as it comes (a pool's results are never collected)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(jobs), desc="facts: decoding", disable=not progress or len(jobs) < 2000, mininterval=2.0)
-    if workers <= 1 or len(jobs) < MIN_PARALLEL:
+    bar = tqdm(total=count, desc="facts: decoding", disable=not progress or count < 2000, mininterval=2.0)
+    if workers <= 1 or count < MIN_PARALLEL:
         for job in jobs:
             yield _work(job)
             bar.update()
     else:
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        with ctx.Pool(workers) as pool:
-            for item in pool.imap_unordered(_work, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8)))):
+        with facts_pool(workers) if pool is None else nullcontext(pool) as pool:
+            for item in pool.imap_unordered(_work, jobs, chunksize=max(1, min(64, count // (workers * 8)))):
                 yield item
                 bar.update()
     bar.close()
 
 
 def compute_facts(root: Path, paths: list[str], *, max_pixels: int, color_mode: str, cache_path: Path | None,
-                  workers: int = 0, progress: bool = True) -> tuple[pd.DataFrame, dict]:
+                  workers: int = 0, progress: bool = True, pool: Pool | None = None) -> tuple[Facts, dict]:
     """Facts for ``paths`` (relative to ``root``), in the same order. Returns (facts, stats).
 
-    stats: ``images``, ``decoded`` (cache misses actually decoded), ``cached``.
+    Each distinct content is looked up in the cache or decoded once, by ``pool`` (``facts_pool``) when given, else
+    by workers started here. stats: ``images``, ``decoded`` (cache misses actually decoded), ``cached``.
     """
     from tqdm import tqdm
 
     workers = workers or os.cpu_count() or 1
     policy = policy_key(max_pixels, color_mode)
-    hashes = []
-    for p in tqdm(paths, desc="facts: hashing", disable=not progress or len(paths) < 2000, mininterval=2.0):
-        hashes.append(sha256_file(root / p))
+    sha, size = np.zeros(len(paths), "S32"), np.zeros(len(paths), np.int64)
+    for i, p in enumerate(tqdm(paths, desc="facts: hashing", disable=not progress or len(paths) < 2000,
+                               mininterval=2.0)):
+        sha[i], size[i] = _digest_file(root / p)
+    uniq, first, inverse = np.unique(sha, return_index=True, return_inverse=True)
+    facts = Facts(paths, sha, size, len(uniq))  # one row per distinct content until expand()
+    known = np.zeros(len(uniq), bool)
     with closing(FactsCache(cache_path)) as cache:
-        # Facts are kept as tuples (not dicts) and images are never kept: memory is a small row per image.
-        known = {h: tuple(f[k] for k in FACT_FIELDS)
-                 for h, f in cache.get_many(sorted({h for h, _ in hashes}), policy).items()}
-        todo: dict[str, str] = {}
-        for p, (h, _) in zip(paths, hashes):
-            if h not in known and h not in todo:
-                todo[h] = str(root / p)
+        for u, fact in cache.get_many(uniq, policy):
+            facts.set(u, fact)
+            known[u] = True
+        todo = np.flatnonzero(~known)
+        todo = todo[np.argsort(first[todo], kind="stable")]  # decoded in the order of the rows
+        jobs = ((int(u), str(root / paths[first[u]]), max_pixels, color_mode) for u in todo)
         batch: list[tuple[str, dict]] = []
-        for sha, fact in _decode_all([(h, p, max_pixels, color_mode) for h, p in todo.items()], workers, progress):
-            known[sha] = tuple(fact[k] for k in FACT_FIELDS)
-            batch.append((sha, fact))
+        for u, fact in _decode_all(jobs, len(todo), workers, progress, pool):
+            facts.set(u, fact)
+            batch.append((hex_digests(uniq[u:u + 1])[0], fact))
             if len(batch) >= 1000:  # stream into the cache: an interrupted run keeps what it decoded
                 cache.put_many(batch, policy)
                 batch = []
         cache.put_many(batch, policy)
-    df = pd.DataFrame.from_records([(p, n, h, *known[h]) for p, (h, n) in zip(paths, hashes)],
-                                   columns=["path", "bytes", "sha256", *FACT_FIELDS])
-    return df, {"images": len(paths), "decoded": len(todo), "cached": len(set(h for h, _ in hashes)) - len(todo)}
+    facts.content = inverse.ravel()
+    facts.expand(facts.content)
+    return facts, {"images": len(paths), "decoded": len(todo), "cached": len(uniq) - len(todo)}

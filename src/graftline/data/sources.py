@@ -13,6 +13,7 @@ import difflib
 import io
 import os
 from pathlib import Path
+from typing import Iterator
 
 from graftline.data.manifest import SPLITS, Row
 from graftline.errors import DataError
@@ -103,8 +104,8 @@ def scan_folder(root: Path) -> list[Row]:
     return check_rows(rows, root)
 
 
-def _read_records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
-    """(columns, [(line, record)]) from a CSV (UTF-8, BOM tolerated) or a parquet file."""
+def _read_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+    """(columns, (line, record) one at a time) from a CSV (UTF-8, BOM tolerated) or a parquet file."""
     if path.suffix.lower() in (".parquet", ".pq"):
         import pandas as pd
 
@@ -120,7 +121,7 @@ def _read_records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
         df.columns = cols
         recs = [{k: "" if v is None or (isinstance(v, float) and v != v) else str(v) for k, v in rec.items()}
                 for rec in df.to_dict(orient="records")]
-        return cols, [(i + 1, r) for i, r in enumerate(recs)]
+        return cols, iter([(i + 1, r) for i, r in enumerate(recs)])
     try:
         text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM
     except UnicodeDecodeError as exc:
@@ -128,13 +129,13 @@ def _read_records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
                      "Save the CSV as UTF-8.") from None
     reader = csv.DictReader(io.StringIO(text))
     cols = [c.strip() for c in (reader.fieldnames or [])]
-    recs = []
-    for line, rec in enumerate(reader, start=2):
+    for line, rec in enumerate(reader, start=2):  # a first pass checks the field counts, keeping nothing
         if None in rec:
             raise reject(f"{path}:{line}", "columns", f"{len(cols) + len(rec[None])} fields in a row under a "
                          f"{len(cols)}-column header", "Quote fields that contain commas.")
-        recs.append((line, {k.strip(): (v or "").strip() for k, v in rec.items()}))
-    return cols, recs
+    # ... then the records one at a time: no list of dicts per image
+    return cols, ((line, {k.strip(): (v or "").strip() for k, v in rec.items()})
+                  for line, rec in enumerate(csv.DictReader(io.StringIO(text)), start=2))
 
 
 def read_csv(csv_path: Path) -> list[Row]:
@@ -155,6 +156,7 @@ def read_csv(csv_path: Path) -> list[Row]:
                      + f"found {', '.join(cols) or 'none'}", "Rename the header to path,label[,split].")
     root = csv_path.parent
     rows = []
+    shared: dict[str, str] = {}  # one str object per distinct label/split, not one per row
     for line, rec in records:
         where = f"{csv_path}:{line}"
         if not rec["label"]:
@@ -167,5 +169,6 @@ def read_csv(csv_path: Path) -> list[Row]:
         if not full.is_file():
             raise reject(where, "file_exists", f"file {rec['path']!r} does not exist under {root}",
                          "Fix the path or remove the row.")
-        rows.append(Row(path=Path(rec["path"]).as_posix(), label=rec["label"], split=split))
+        rows.append(Row(path=Path(rec["path"]).as_posix(), label=shared.setdefault(rec["label"], rec["label"]),
+                        split=shared.setdefault(split, split)))
     return check_rows(rows, csv_path)

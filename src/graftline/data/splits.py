@@ -14,7 +14,7 @@ from graftline.data.manifest import SPLITS, Row
 def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float, seed: int,
                   train_per_class: int | None, val_per_class: int | None,
                   together: list[tuple[int, int]] | None = None,
-                  eligible: list[bool] | None = None) -> list[Row]:
+                  eligible: list[bool] | None = None, content: list | None = None) -> list[Row]:
     """Stratified train/val/test split that keeps identical images (same sha256) in the same split.
 
     ``together``: more pairs of row indices to keep in one split (near-duplicates by perceptual hash). A look-alike
@@ -24,11 +24,14 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
     ``train_per_class``/``val_per_class`` then keep only the first N images per class of those splits (the
     few-label regime); the others are left out of the manifest. ``eligible`` (one flag per row, e.g. "decodes"):
     with a cap, only eligible rows are kept, so the subsample is drawn from valid images; every row is still split.
+    ``content``: one key per row that is equal exactly where the bytes are (e.g. an index of distinct sha256s), in
+    place of ``Row.sha256`` ("" = unknown).
     """
     rng = np.random.default_rng(seed)
-    groups: dict[str, list[Row]] = {}
-    for r in rows:
-        groups.setdefault(r.sha256, []).append(r)
+    keys = content if content is not None else [r.sha256 for r in rows]
+    groups: dict = {}
+    for r, k in zip(rows, keys):
+        groups.setdefault(k, []).append(r)
     # Identical bytes go together; a group takes the split any member was given.
     for members in groups.values():
         given = next((m.split for m in members if m.split), "")
@@ -52,7 +55,7 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
             for m in class_groups[gi]:
                 m.split = split
     if together:
-        _merge_look_alikes(rows, together, given_split)
+        _merge_look_alikes(rows, together, given_split, keys)
     caps = {"train": train_per_class, "val": val_per_class}
     counts: dict[tuple[str, str], int] = {}
     order = rng.permutation(len(rows))  # the subset kept is random, not the first files by name
@@ -68,11 +71,12 @@ def assign_splits(rows: list[Row], *, val_fraction: float, test_fraction: float,
     return [r for i, r in enumerate(rows) if i in chosen]
 
 
-def _merge_look_alikes(rows: list[Row], together: list[tuple[int, int]], given_split: list[bool]) -> None:
+def _merge_look_alikes(rows: list[Row], together: list[tuple[int, int]], given_split: list[bool],
+                       keys: list) -> None:
     """Join identical and look-alike rows into groups (connected components); move a scattered group whole into
     the split holding most of its members. Rows whose split was given (a CSV) are never moved or joined."""
-    first_of: dict[str, int] = {}
-    same_bytes = [(first_of.setdefault(r.sha256, i), i) for i, r in enumerate(rows) if r.sha256]
+    first_of: dict = {}
+    same_bytes = [(first_of.setdefault(k, i), i) for i, k in enumerate(keys) if k != ""]
     edges = [(a, b) for a, b in [*together, *same_bytes] if not given_split[a] and not given_split[b]]
     n = len(rows)
     a = np.array([e[0] for e in edges], dtype=np.int64)

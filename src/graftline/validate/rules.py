@@ -102,12 +102,12 @@ def offenders(table: pd.DataFrame, name: str, unexpected_index: list) -> list[st
             "height_in_bounds": lambda: f"{row['width']:.0f}x{row['height']:.0f}",
             "allowed_modes": lambda: f"mode {row['mode']}",
             "unique_paths": lambda: "listed more than once",
-            "no_exact_duplicate_across_splits": lambda: f"sha256 {row['sha256'][:12]} also in another split "
+            "no_exact_duplicate_across_splits": lambda: f"sha256 {row['sha256_head']:012x} also in another split "
                                                         f"(this copy: {row['split']})",
             "no_near_duplicate_across_splits": lambda: f"{row['split']}; looks like "
                                                        f"{row['near_duplicate_in_other_split']}, distance "
                                                        f"{row['near_duplicate_distance']}",
-            "one_label_per_image": lambda: f"label {row['label']!r}; sha256 {row['sha256'][:12]} is also "
+            "one_label_per_image": lambda: f"label {row['label']!r}; sha256 {row['sha256_head']:012x} is also "
                                            "labelled otherwise",
             "no_duplicate_within_split": lambda: f"{row['copies_in_same_split']} copies in {row['split']}",
         }[name]()

@@ -15,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from graftline.config import ValidateParams
@@ -107,15 +108,38 @@ def build_tables(facts: pd.DataFrame, classes: list[str], p: ValidateParams,
 
 
 def read_facts(staged: Path) -> tuple[pd.DataFrame, list[str], dict]:
+    """``facts.csv`` as a compact table, read a chunk at a time: labels, splits, modes and errors share one str per
+    distinct value; sha256 becomes ``content`` (an id per distinct sha256) and ``sha256_head`` (its first 48 bits,
+    for messages), the perceptual hash a uint64 ``phash`` (``phash_ok`` where there is one). A hex str per image and
+    column would cost ~100 bytes each, and the stage's memory would grow with it."""
     import json
 
     fpath = staged / "facts.csv"
     if not fpath.is_file():
         raise DataError(f"{fpath}: no facts table. Run `graftline prepare` (or `dvc repro prepare`) first.")
-    facts = pd.read_csv(fpath, keep_default_na=False, na_values={"width": [""], "height": [""], "mean": [""],
-                                                                   "std": [""]},
-                        dtype={"path": str, "label": str, "split": str, "sha256": str, "mode": str, "error": str,
-                               "phash": str})
+    parts, digests, phashes, shared = [], [], [], {}
+    for c in pd.read_csv(fpath, keep_default_na=False, usecols=lambda col: col != "bytes", chunksize=20_000,
+                         na_values={"width": [""], "height": [""], "mean": [""], "std": [""]},
+                         dtype={"path": str, "label": str, "split": str, "sha256": str, "mode": str, "error": str,
+                                "phash": str}):
+        digests.append(np.frombuffer(bytes.fromhex("".join(c.pop("sha256"))), "S32"))
+        ph = c.pop("phash").to_numpy()
+        vals, ok = np.zeros(len(ph), np.uint64), ph != ""
+        vals[ok] = np.array([int(h, 16) for h in ph[ok]], dtype=np.uint64)
+        phashes.append((vals, ok))
+        for col in ("label", "split", "mode", "error"):
+            codes, uniques = pd.factorize(c[col])
+            c[col] = np.array([shared.setdefault(u, u) for u in uniques], dtype=object)[codes]
+        parts.append(c)
+    facts = pd.concat(parts, ignore_index=True)
+    del parts
+    digest = np.concatenate(digests) if digests else np.zeros(0, "S32")
+    facts["content"] = np.unique(digest, return_inverse=True)[1].ravel().astype(np.int64)
+    head = np.zeros((len(digest), 8), np.uint8)
+    head[:, 2:] = digest.view(np.uint8).reshape(-1, 32)[:, :6]
+    facts["sha256_head"] = head.view(">u8").ravel().astype(np.int64)
+    facts["phash"] = np.concatenate([v for v, _ in phashes]) if phashes else np.zeros(0, np.uint64)
+    facts["phash_ok"] = np.concatenate([ok for _, ok in phashes]) if phashes else np.zeros(0, bool)
     facts["decodable"] = facts["decodable"].astype(str).str.lower() == "true"
     facts["kept"] = facts["kept"].astype(str).str.lower() == "true" if "kept" in facts else True
     classes = json.loads((staged / "classes.json").read_text())
