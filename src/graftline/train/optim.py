@@ -12,11 +12,15 @@ from graftline.train.recipe import Recipe
 
 def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     """AdamW via timm (no decay on norms/biases); with ``layer_decay``, one group per timm layer group, each with
-    its ``lr_scale`` (applied by the timm scheduler below)."""
+    its ``lr_scale`` (applied by the timm scheduler below).
+
+    ``fused=True``: torch's fused AdamW kernel (CPU and CUDA) updates every parameter in one call instead of a
+    Python loop of small tensor ops; a whole training step of the demo's resnet10t (batch 32, 32 px, 2 CPU cores)
+    is 1.3-1.6x faster (``benchmarks/optimizer.py``). Deterministic, so resume and reruns stay bit-identical."""
     from timm.optim import create_optimizer_v2
 
     return create_optimizer_v2(model, "adamw", lr=recipe.lr, weight_decay=recipe.weight_decay,
-                               layer_decay=recipe.layer_decay)
+                               layer_decay=recipe.layer_decay, fused=True)
 
 
 def make_scheduler(opt: torch.optim.Optimizer, recipe: Recipe):
