@@ -68,18 +68,20 @@ def image_noise(diff: np.ndarray) -> float:
     return float((resid ** 2).sum() / ((k - 1) * (n - 1)))
 
 
-def bootstrap_ntg(diff: np.ndarray, replicates: int = 2000, seed: int = 0, chunk: int = 250) -> np.ndarray:
+def bootstrap_ntg(diff: np.ndarray, replicates: int = 2000, seed: int = 0, chunk: int = 250,
+                  noise: float | None = None) -> np.ndarray:
     """NTG replicates from ``diff`` [K seeds, n images] = scratch_ok − transfer_ok (−1, 0, 1): the mean, plus a
     paired bootstrap of the test images' own effect, plus a Student-t(K − 1) draw of the seeds' spread (module
-    docstring)."""
+    docstring). ``noise``: ``image_noise(diff)`` when the caller has it already."""
     k, n = diff.shape
+    noise = image_noise(diff) if noise is None else noise
     rng = np.random.default_rng(seed)
     d = diff.astype(np.float64)
     per_image = d.mean(0)  # each image's difference, averaged over the seeds
     mean = float(per_image.mean())
     var_img = float(per_image.var(ddof=1)) if n > 1 else 0.0
     # the image draw keeps only the images' own effect: var(per_image) = var(image) + var(e) / k
-    shrink = np.sqrt(max(0.0, 1.0 - image_noise(diff) / k / var_img)) if var_img > 0 else 0.0
+    shrink = np.sqrt(max(0.0, 1.0 - noise / k / var_img)) if var_img > 0 else 0.0
     sd_seed = float(d.mean(1).std(ddof=1)) / np.sqrt(k) if k > 1 else 0.0
     out = []
     for start in range(0, replicates, chunk):
@@ -119,12 +121,13 @@ def decide(transfer_ok: np.ndarray, scratch_ok: np.ndarray, labels: np.ndarray, 
     diff = s.astype(np.int8) - t.astype(np.int8)
     per_seed_ntg = diff.mean(1)
     mean = float(per_seed_ntg.mean())
-    reps = bootstrap_ntg(diff, replicates)
+    noise = image_noise(diff)
+    reps = bootstrap_ntg(diff, replicates, noise=noise)
     alpha = 1 - confidence
     low, high = (float(v) for v in np.quantile(reps, [alpha / 2, 1 - alpha / 2]))
     verdict = "negative" if low > max_ntg else "positive" if high < 0 else "inconclusive"
     var_seed = float(per_seed_ntg.var(ddof=1)) / k if k > 1 else 0.0  # the seed draw's variance (s^2 / K)
-    var_test = max(0.0, float(diff.mean(0).var(ddof=1)) - image_noise(diff) / k) / n if n > 1 else 0.0
+    var_test = max(0.0, float(diff.mean(0).var(ddof=1)) - noise / k) / n if n > 1 else 0.0
     per_seed = [{"seed": seed, "transfer_acc": float(t[i].mean()), "scratch_acc": float(s[i].mean()),
                  "ntg": float(per_seed_ntg[i]), "mcnemar_p": mcnemar_p(t[i], s[i]),
                  "transfer_only_right": int(np.sum(t[i] & ~s[i])), "scratch_only_right": int(np.sum(~t[i] & s[i]))}

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import DataError, ModelError
 from graftline.export.runtime import metadata, model_input, probabilities, session
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 
 def expand(inputs: list[Path]) -> list[Path]:

@@ -18,12 +18,12 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CANDIDATES = ["hub:resnet18.a1_in1k", "hub:mobilenetv3_large_100.ra_in1k"]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 DEMO_PARAMS = """demo:                      # the embedded default (stage `demo`): rendered source domains for the zoo
   seed: 0
