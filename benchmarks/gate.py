@@ -12,7 +12,10 @@ per class as shipped), then trains, with the finetune stage's own code and recip
   recovers at the shipped learning rate: NTG about +0.01, not harmful enough to test detection.) Its mean NTG is
   measured; `negative` is a detection (goal >= 90 %);
 - ``tie``: scratch against scratch with other initial weights and data order (seed + 1000), equal in expectation by
-  construction: `inconclusive` is right (goal >= 90 %), anything else is a wrong call.
+  construction: `inconclusive` is right (goal >= 90 %), anything else is a wrong call. Equal in expectation over
+  seeds, but every repetition reuses the same seeds, and a seed's initial weights and data order help or hurt
+  alike on every re-split (``seed_effects``: two-way ANOVA, repetition x seed): the 20 ties are 20 splits of one
+  draw of two seed sets, whose gap is printed.
 Verdicts are computed for K = 3 (the first three seeds) and for all the seeds, from the same trainings, so the
 default K can be chosen from the table. The scratch arms serve all three comparisons (they are the runs the check
 stage would train). Cost: the K-seed check (K pairs + verdict) against a 1-seed check (1 pair + verdict), from the
@@ -165,6 +168,28 @@ def summarise(reps: dict) -> dict:
             "tie_positive_rate": share("tie", "positive"), "cost_ratio_k_vs_1": ratio}
 
 
+def seed_effects(acc: dict, seeds: list[int]) -> dict:
+    """Is a training seed's effect the same on every re-split? ``acc[(rep, kind, seed)]`` = test accuracy. Per arm
+    (scratch: seeds s; tie: seeds s + 1000), a two-way ANOVA of accuracy on repetition x seed: F and p of the seed
+    effect. The repetitions re-split the data but reuse the same seeds, so a seed that is good on one split tends
+    to be good on the next: the tie's two seed sets are one draw, not 20, and their mean gap is reported."""
+    from scipy import stats
+
+    reps = sorted({r for r, _, _ in acc})
+    out = {}
+    for kind in ("scratch", "tie"):
+        m = np.array([[acc[(r, kind, s)] for s in seeds] for r in reps])  # [reps, seeds]
+        seed_eff, rep_eff = m.mean(0) - m.mean(), m.mean(1) - m.mean()
+        resid = m - m.mean() - seed_eff[None] - rep_eff[:, None]
+        df_seed, df_res = len(seeds) - 1, (len(seeds) - 1) * (len(reps) - 1)
+        f = (len(reps) * (seed_eff ** 2).sum() / df_seed) / ((resid ** 2).sum() / df_res)
+        out[kind] = {"per_seed_mean_acc": [round(float(v), 4) for v in m.mean(0)], "seed_F": float(f),
+                     "seed_p": float(stats.f.sf(f, df_seed, df_res)), "df": [df_seed, df_res]}
+    out["tie_minus_scratch_acc"] = float(np.mean([acc[(r, "tie", s)] - acc[(r, "scratch", s)]
+                                                  for r in reps for s in seeds]))
+    return out
+
+
 def load_arms(rep: int) -> dict:
     f = WORK / f"rep{rep}" / "arms.npz"
     if f.is_file():
@@ -191,6 +216,7 @@ def main() -> None:
     harmful_zoo()
     out_path = ROOT / "benchmarks" / "results" / "gate.json"
     reps: dict = {k: {} for k in ks}
+    acc: dict = {}  # (rep, kind, seed) -> test accuracy, for seed_effects
     t_start = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as pool:
         for rep in range(a.reps):
@@ -207,8 +233,11 @@ def main() -> None:
             tmp.rename(WORK / f"rep{rep}" / "arms.npz")
             for k in ks:
                 reps[k][rep] = verdicts(arms, arms["y"], seeds[:k], p)
+            acc.update({(rep, kind, s): float(arms[f"{kind}_{s}"].mean()) for kind in ("scratch", "tie")
+                        for s in seeds})
             out_path.write_text(json.dumps({
                 "summary": {f"K={k}": summarise(reps[k]) for k in ks}, "seeds": seeds,
+                "seed_effects": seed_effects(acc, seeds),
                 "harmful_source": f"{SOURCES['harmful']} with convolution weights x{INFLATE:g}",
                 "per_repetition": {f"K={k}": reps[k] for k in ks},
                 "wall_seconds": time.perf_counter() - t_start, "load_average": os.getloadavg()}, indent=1) + "\n")
@@ -221,6 +250,12 @@ def main() -> None:
               f"{s['repetitions']} (goal <= 5 %), good called positive {100 * s['good_positive_rate']:.0f} %; "
               f"detection (harmful source, mean NTG {s['harmful_mean_ntg']:+.3f}) {100 * s['detection_rate']:.0f} % "
               f"(goal >= 90 %); ties inconclusive {100 * s['tie_inconclusive_rate']:.0f} % (goal >= 90 %)")
+    se = seed_effects(acc, seeds)
+    print(f"seed effect across re-splits: scratch F({se['scratch']['df'][0]},{se['scratch']['df'][1]}) = "
+          f"{se['scratch']['seed_F']:.2f} (p = {se['scratch']['seed_p']:.2g}), tie F = {se['tie']['seed_F']:.2f} "
+          f"(p = {se['tie']['seed_p']:.2g}); the tie's seeds {seeds[0] + 1000}..{seeds[-1] + 1000} score "
+          f"{100 * se['tie_minus_scratch_acc']:+.1f} points above scratch's {seeds[0]}..{seeds[-1]} on average "
+          "(one draw of two seed sets, reused by every repetition)")
     for k in ks:
         print(f"cost of the {k}-seed check vs a 1-seed check: {summarise(reps[k])['cost_ratio_k_vs_1']:.2f}x")
 
