@@ -43,7 +43,7 @@ test-fast: setup  ## the unit tests (no end-to-end pipeline; about a minute)
 	$(BIN)/python -m pytest -m "not slow"
 
 flow: setup  ## run the pipeline as a Prefect flow (ephemeral server unless PREFECT_API_URL is set)
-	$(BIN)/python -m flows.pipeline
+	$(BIN)/python -m graftline_flows.pipeline
 
 dashboard: setup  ## a local Prefect server with its dashboard on http://127.0.0.1:4200
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200 --analytics-off

@@ -1,7 +1,7 @@
 """graftline: versioned, validated, reproducible transfer learning for image data.
 
 The library is plain Python (numpy, torch, timm, Great Expectations, onnxruntime); it never imports Prefect or DVC.
-Those engines drive it from ``flows/`` and ``dvc.yaml``.
+Those engines drive it from ``graftline_flows`` and ``dvc.yaml``.
 """
 
 import os

@@ -28,8 +28,8 @@ def setup_logging(level: str | None = None) -> None:
 
 
 def write_status(command: str, code: int, outcome: str) -> None:
-    """With ``GRAFTLINE_STATUS_FILE`` set (tasks/dvc.py), record how the command ended (exit code, outcome) as JSON:
-    the orchestrator reads graftline's own exit code there, not in DVC's log; no file = DVC did not run it."""
+    """With ``GRAFTLINE_STATUS_FILE`` set (graftline_flows.dvc), record how the command ended (exit code, outcome) as
+    JSON: the orchestrator reads graftline's own exit code there, not in DVC's log; no file = DVC did not run it."""
     from pathlib import Path
 
     from graftline.project import write_json_atomic

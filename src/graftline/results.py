@@ -1,9 +1,9 @@
 """Typed stage results: one definition per file a stage writes and others read.
 
 A stage builds its result, writes it with ``write(path)`` (atomically), and everything downstream — ``graftline
-summary``, the Prefect artifacts (``tasks/report.py``), the tests — reads it back with ``Model.read(path)``, which
-names the file and the command that makes it when it is missing. Unknown keys are rejected on both sides, so a
-renamed field fails loudly instead of silently reading ``None``.
+summary``, the Prefect artifacts (``graftline_flows.report``), the tests — reads it back with
+``Model.read(path)``, which names the file and the command that makes it when it is missing. Unknown keys are
+rejected on both sides, so a renamed field fails loudly instead of silently reading ``None``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ STAGES = ["demo", "prepare", "validate", "zoo", "select", *(f"{arm}@{s}" for arm
 
 @pytest.fixture(scope="module")
 def flow_module(tmp_path_factory):
-    """flows/pipeline.py against a throwaway ephemeral Prefect (its own PREFECT_HOME)."""
+    """graftline_flows.pipeline (the installed flow) against a throwaway ephemeral Prefect (its own PREFECT_HOME)."""
     home = tmp_path_factory.mktemp("prefect-home")
     saved = {k: os.environ.get(k) for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_LOGGING_LEVEL")}
     os.environ["PREFECT_HOME"] = str(home)
@@ -25,7 +25,7 @@ def flow_module(tmp_path_factory):
     # closed the streams it captured (a harmless but noisy logging traceback).
     os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
     os.environ.pop("PREFECT_API_URL", None)
-    mod = importlib.import_module("flows.pipeline")  # a package of the repository root: no sys.path edit
+    mod = importlib.import_module("graftline_flows.pipeline")  # installed with graftline: no sys.path edit
     yield mod
     for k, v in saved.items():
         if v is None:

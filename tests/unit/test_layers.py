@@ -3,11 +3,16 @@
 Bottom to top: base modules (config, errors, project, results, log) -> data -> models -> eval -> the stages
 (validate, select, train, check, export, adapt, report) -> summary, scaffold -> cli. Every ``import graftline.X`` in
 src/graftline, at any depth (a lazy import inside a function counts), is checked.
+
+Above the library, in the same distribution: graftline_flows (Prefect + DVC), which drives the CLI through DVC and
+reads back only the results it publishes. The library never imports it, Prefect or DVC, and no file of it (templates
+included) holds a Prefect import line.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,10 @@ import pytest
 from conftest import REPO
 
 SRC = REPO / "src" / "graftline"
+FLOWS = REPO / "src" / "graftline_flows"
+# What graftline_flows may import from the library: the results its Prefect artifacts publish (report.py).
+FLOWS_MAY_IMPORT = {"graftline.project", "graftline.summary"}
+PREFECT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+prefect[ \t.]|import[ \t]+prefect\b).*$", re.MULTILINE)
 BASE = {"config", "errors", "project", "results", "log", "__init__"}
 LEVEL = {"data": 1, "models": 2, "eval": 3}
 STAGES = {"validate", "select", "train", "check", "export", "adapt", "report"}
@@ -74,15 +83,44 @@ def test_no_cycles_between_subpackages():
     assert not cycles, cycles
 
 
-def test_library_never_imports_prefect_or_dvc():
-    bad = []
-    for f in SRC.rglob("*.py"):
+def imports(root: Path) -> list[tuple[str, str]]:
+    """(file:line, absolute module) for every import in the .py files under root, at any depth."""
+    out = []
+    for f in sorted(root.rglob("*.py")):
         for n in ast.walk(ast.parse(f.read_text())):
             names = [a.name for a in n.names] if isinstance(n, ast.Import) else \
-                [n.module or ""] if isinstance(n, ast.ImportFrom) else []
-            bad += [f"{f.relative_to(REPO)}:{n.lineno} imports {m}" for m in names
-                    if m.split(".")[0] in ("prefect", "dvc")]
+                [n.module or ""] if isinstance(n, ast.ImportFrom) and not n.level else []
+            out += [(f"{f.relative_to(REPO)}:{n.lineno}", m) for m in names]
+    return out
+
+
+def test_library_never_imports_prefect_or_dvc():
+    """Nor graftline_flows: the orchestration sits above the library, never inside it."""
+    bad = [f"{where} imports {m}" for where, m in imports(SRC)
+           if m.split(".")[0] in ("prefect", "dvc", "graftline_flows")]
     assert not bad, bad
+
+
+def test_no_library_file_holds_a_prefect_import_line():
+    """Templates included: what graftline init writes imports graftline_flows, never Prefect itself."""
+    bad = []
+    for f in sorted(SRC.rglob("*")):
+        if not f.is_file() or "__pycache__" in f.parts:
+            continue
+        try:
+            text = f.read_text()
+        except UnicodeDecodeError:
+            continue
+        bad += [f"{f.relative_to(REPO)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0).strip()}"
+                for m in PREFECT_LINE.finditer(text)]
+    assert not bad, bad
+
+
+def test_flows_import_only_the_results_they_publish():
+    bad = [f"{where} imports {m}" for where, m in imports(FLOWS)
+           if m.split(".")[0] == "graftline" and m not in FLOWS_MAY_IMPORT]
+    assert not bad, f"graftline_flows may import only {sorted(FLOWS_MAY_IMPORT)} of the library: {bad}"
+    assert FLOWS_MAY_IMPORT <= {m for _, m in imports(FLOWS)}  # the list stays what the flows actually use
 
 
 @pytest.mark.parametrize("importer,imported", [("train", "check"), ("data", "validate"), ("models", "train")])
@@ -95,3 +133,26 @@ def test_the_contract_catches_a_violation(tmp_path, importer, imported, monkeypa
             test_every_import_goes_down_and_stages_never_import_each_other()
     finally:
         bad.unlink()
+
+
+@pytest.mark.parametrize("probe,line,check", [
+    (SRC / "scaffold" / "_layer_probe.py", "import graftline_flows.pipeline  # noqa\n",
+     test_library_never_imports_prefect_or_dvc),
+    (SRC / "train" / "_layer_probe.py", "def f():\n    from prefect import flow  # noqa\n",
+     test_library_never_imports_prefect_or_dvc),
+    (SRC / "scaffold" / "templates" / "_layer_probe.txt", "x = 1\n    from prefect import flow, task\n",
+     test_no_library_file_holds_a_prefect_import_line),
+    (SRC / "scaffold" / "templates" / "_layer_probe.tmpl", "import prefect.artifacts\n",
+     test_no_library_file_holds_a_prefect_import_line),
+    (FLOWS / "_layer_probe.py", "from graftline.train import x  # noqa\n",
+     test_flows_import_only_the_results_they_publish),
+    (FLOWS / "_layer_probe.py", "import graftline  # noqa\n", test_flows_import_only_the_results_they_publish),
+])
+def test_the_boundary_checks_catch_a_violation(probe, line, check):
+    """Each boundary check fails on a file that crosses it (a test that cannot fail proves nothing)."""
+    probe.write_text(line)
+    try:
+        with pytest.raises(AssertionError):
+            check()
+    finally:
+        probe.unlink()

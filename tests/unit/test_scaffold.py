@@ -1,11 +1,17 @@
-"""graftline init: a project whose params load, with every label kept, and clear refusals."""
+"""graftline init: a project whose params load, with every label kept, the repository's own flow, and clear
+refusals."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
+import graftline_flows
 from graftline.config import load_params
-from tests.conftest import cli
+from tests.conftest import REPO, cli, env
 from tests.unit.test_manifest import make_folder
 
 
@@ -26,6 +32,31 @@ def test_init_from_a_csv_in_place_with_demo_zoo(tmp_path: Path):
     assert not (proj / "data/raw").exists()  # in place: nothing copied
     for f in ("prefect.yaml", "flows/pipeline.py", "README.md", ".gitignore", ".dvc/config"):
         assert (proj / f).is_file(), f
+    assert_runs_the_repository_flow(proj, tmp_path)
+
+
+def assert_runs_the_repository_flow(proj: Path, tmp_path: Path) -> None:
+    """The init project's Prefect entrypoint is the repository's own flow (graftline_flows.pipeline), not a copy."""
+    entry = (proj / "flows/pipeline.py").read_text()
+    assert entry == (REPO / "flows/pipeline.py").read_text()  # one text: the repository's entrypoint file
+    assert "from graftline_flows.pipeline import main, pipeline" in entry
+    (dep,) = yaml.safe_load((proj / "prefect.yaml").read_text())["deployments"]
+    assert dep["entrypoint"] == "flows/pipeline.py:pipeline"
+    assert dep["parameters"] == {"project_dir": ".", "pull": False, "push": False}
+    # Loaded the way `prefect deploy` and a worker load it, in the project, with no server and no placeholder flow.
+    code = ("import json; from prefect.flows import load_flow_from_entrypoint as load; "
+            "f = load('flows/pipeline.py:pipeline', use_placeholder_flow=False); "
+            "print(json.dumps([type(f).__module__, type(f).__name__, f.name, f.fn.__module__, "
+            "sorted(f.parameters.properties)]))")
+    e = env()
+    e["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(graftline_flows.__file__).parents[1]),
+                                                  e.get("PYTHONPATH")) if p)
+    e["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    r = subprocess.run([sys.executable, "-c", code], cwd=proj, env=e, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == [
+        "prefect.flows", "Flow", "graftline-pipeline", "graftline_flows.pipeline",
+        ["force", "project_dir", "pull", "push"]]
 
 
 def test_init_refuses_a_non_empty_folder_and_two_sources(tmp_path: Path):

@@ -6,6 +6,10 @@ them with ``dvc add`` or references them in place (``in_place``: an absolute ``d
 external dependency). Defaults are for real data: every label kept, near-duplicate distance 4 (photos), ``hub:``
 or ``file:`` candidates; the demo and zoo stages only with ``with_demo_zoo``. The graftline repository itself stays
 the demo.
+
+flows/pipeline.py is the Prefect entrypoint of prefect.yaml and only re-exports ``graftline_flows.pipeline`` (the
+per-stage flow, installed with graftline): byte for byte the repository's own flows/pipeline.py, so every project
+runs the same flow. This module never imports graftline_flows or Prefect; it writes text.
 """
 
 from __future__ import annotations
