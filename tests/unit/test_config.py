@@ -24,6 +24,7 @@ def test_shipped_params_load():
     ({"data": {"source": "s3"}}, "data.source", "'demo', 'folder' or 'csv'"),
     ({"validate": {"min_width": 0}}, "validate.min_width", "greater than or equal to 1"),
     ({"data": {"val_fraction": 0.6, "test_fraction": 0.5}}, "data", "val_fraction + test_fraction"),
+    ({"finetune": {"steps": 20, "warmup_steps": 20}}, "finetune", "warmup_steps (20) must be below steps (20)"),
     ({"bogus": {}}, "bogus", "unknown key"),
 ])
 def test_bad_params_name_the_key(tmp_path: Path, override, key, fragment):

@@ -198,6 +198,14 @@ class FinetuneParams(Section):
     amp: bool = Field(True, description="bfloat16 autocast on CUDA (ignored on CPU)")
     resume: bool = Field(True, description="continue from checkpoints/<arm>/ after a crash")
 
+    @model_validator(mode="after")
+    def _warmup_inside_budget(self):
+        if self.warmup_steps >= self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps}): the learning "
+                             "rate would still be warming up when training ends; set finetune.warmup_steps to about "
+                             f"a tenth of the steps (e.g. {self.steps // 10})")
+        return self
+
 
 class CheckParams(Section):
     """The transfer-vs-scratch verdict: paired seeds, an interval, three outcomes (check/verdict.py)."""

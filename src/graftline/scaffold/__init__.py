@@ -124,7 +124,8 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
         "name": directory.name, "source": "folder" if images is not None else "csv", "root": root,
         "candidates": "\n".join(f"    - {c!r}" if c.startswith(("hub:", "zoo:", "file:")) else f"    - {c}"
                                 for c in cands),
-        "steps": str(steps), "batch_size": str(batch_size), "eval_every": str(max(5, n_train // batch_size)),
+        "steps": str(steps), "warmup_steps": str(min(20, steps // 10)),  # the validator: warmup below steps
+        "batch_size": str(batch_size), "eval_every": str(max(5, n_train // batch_size)),
         "demo_params": DEMO_PARAMS if with_demo_zoo else "", "zoo_params": ZOO_PARAMS if with_demo_zoo else "",
         "demo_stage": DEMO_STAGE if with_demo_zoo else "", "zoo_stage": ZOO_STAGE if with_demo_zoo else "",
         "zoo_dep": "\n      - models/zoo" if with_demo_zoo else "",
