@@ -37,7 +37,7 @@ chromium:  ## headless Chromium for the report test (Debian's package; installed
 	  else echo "chromium missing: sudo apt-get install -y chromium (the report test needs it)" >&2; exit 1; fi; }
 
 test: setup chromium  ## every test, the slow end-to-end ones included (report screenshot: build/test-artifacts)
-	GRAFTLINE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest
+	GRAFTLINE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest --durations 15
 
 test-fast: setup  ## the unit tests (no end-to-end pipeline; about a minute)
 	$(BIN)/python -m pytest -m "not slow"
