@@ -59,15 +59,12 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
         facts, stats = compute_facts(data_root, images.paths, max_pixels=p.max_pixels, color_mode=p.color_mode,
                                      cache_path=facts_cache(project_root), workers=p.workers, progress=progress,
                                      pool=pool)
-    # Near duplicates (a resized or re-encoded copy) are split together like identical files.
-    hashed = np.flatnonzero(facts.decodable)
-    pairs = near_pairs_u64(facts.phash[hashed], hashed, p.near_duplicate_distance)
-    together = np.array([(i, j) for i, j, _ in pairs], np.int64).reshape(-1, 2)
     # Every scanned row is split and goes to facts.csv (the rules see every file); the few-label subsample is
     # drawn from the rows that decode, and only the kept rows go to the manifest.
     split, kept = assign_splits(images.label, images.split, facts.content, val_fraction=p.val_fraction,
                                 test_fraction=p.test_fraction, seed=p.seed, train_per_class=p.train_per_class,
-                                val_per_class=p.val_per_class, together=together, eligible=facts.decodable)
+                                val_per_class=p.val_per_class, together=_look_alikes(facts, p.near_duplicate_distance),
+                                eligible=facts.decodable)
     subsample = _subsample_record(p, split, kept)
     rel_root = data_root.resolve().relative_to(project_root.resolve()).as_posix() \
         if data_root.resolve().is_relative_to(project_root.resolve()) else str(data_root.resolve())
@@ -90,7 +87,16 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
                 chunk["split"] = splits[split[a:a + CHUNK]]
                 chunk["kept"] = kept[a:a + CHUNK]
                 chunk[FACT_COLUMNS].to_csv(f, header=a == 0, index=False, lineterminator="\n")
+                del chunk  # before the next one is made: one chunk's strings at a time
     return meta
+
+
+def _look_alikes(facts: Facts, max_distance: int) -> np.ndarray:
+    """Pairs of rows (an (m, 2) array) whose perceptual hashes are within ``max_distance``: near duplicates (a resized
+    or re-encoded copy), split together like identical files."""
+    hashed = np.flatnonzero(facts.decodable)
+    pairs = near_pairs_u64(facts.phash[hashed], hashed, max_distance)
+    return np.array([(i, j) for i, j, _ in pairs], np.int64).reshape(-1, 2)
 
 
 def _manifest_chunks(images: Images, split: np.ndarray, kept: np.ndarray, facts: Facts) -> Iterator[list[tuple]]:
