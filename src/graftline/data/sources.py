@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from graftline.data.manifest import SPLITS
 from graftline.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+BATCH = 10_000  # CSV rows whose paths are held as str objects before they become numpy strings
 
 
 def reject(where: str, rule: str, what: str, fix: str) -> DataError:
@@ -66,12 +66,13 @@ class Images:
         return len(self.paths)
 
 
-def _images(paths: list[str], label: list[int], names: list[str], split: list[int], source: Path) -> Images:
+def _images(paths: list[str] | np.ndarray, label: list[int], names: list[str], split: list[int],
+            source: Path) -> Images:
     """Columns from a scan's lists (``label``: an index into ``names``, in any order), then ``check_images``."""
     order = sorted(range(len(names)), key=names.__getitem__)
     code = np.empty(len(names), np.int32)
     code[order] = np.arange(len(names))
-    return check_images(Images(np.array(paths, dtype=StringDType()), code[np.array(label, np.int64)],
+    return check_images(Images(np.asarray(paths, dtype=StringDType()), code[np.array(label, np.int64)],
                                [names[i] for i in order], np.array(split, np.int8)), source)
 
 
@@ -83,7 +84,9 @@ def check_images(images: Images, source: Path) -> Images:
                      "Point data.root at a folder <class>/<image> or at a CSV with at least one row.")
     paths = images.paths
     order = np.argsort(paths, kind="stable")
-    again = order[1:][paths[order[1:]] == paths[order[:-1]]]  # each entry whose path an earlier entry has
+    ordered = paths[order]
+    again = order[1:][ordered[1:] == ordered[:-1]]  # each entry whose path an earlier entry has
+    del ordered
     if len(again):
         i = int(again.min())
         first = int(np.flatnonzero(paths == paths[i])[0])
@@ -165,19 +168,25 @@ def _read_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
                 for rec in df.to_dict(orient="records")]
         return cols, iter([(i + 1, r) for i, r in enumerate(recs)])
     try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM
+        path.read_text(encoding="utf-8-sig")  # the whole file at once, so that the error can name the byte
     except UnicodeDecodeError as exc:
         raise reject(str(path), "manifest_format", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                      "Save the CSV as UTF-8.") from None
-    reader = csv.DictReader(io.StringIO(text))
-    cols = [c.strip() for c in (reader.fieldnames or [])]
-    for line, rec in enumerate(reader, start=2):  # a first pass checks the field counts, keeping nothing
-        if None in rec:
-            raise reject(f"{path}:{line}", "columns", f"{len(cols) + len(rec[None])} fields in a row under a "
-                         f"{len(cols)}-column header", "Quote fields that contain commas.")
-    # ... then the records one at a time: no list of dicts per image
-    return cols, ((line, {k.strip(): (v or "").strip() for k, v in rec.items()})
-                  for line, rec in enumerate(csv.DictReader(io.StringIO(text)), start=2))
+    with path.open(encoding="utf-8-sig") as f:  # tolerate a BOM; newlines as read_text reads them
+        reader = csv.DictReader(f)
+        cols = [c.strip() for c in (reader.fieldnames or [])]
+        for line, rec in enumerate(reader, start=2):  # a first pass checks the field counts, keeping nothing
+            if None in rec:
+                raise reject(f"{path}:{line}", "columns", f"{len(cols) + len(rec[None])} fields in a row under a "
+                             f"{len(cols)}-column header", "Quote fields that contain commas.")
+    return cols, _csv_records(path)
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line, record) one at a time, read from the file: no copy of its text, no list of dicts per image."""
+    with path.open(encoding="utf-8-sig") as f:
+        for line, rec in enumerate(csv.DictReader(f), start=2):
+            yield line, {k.strip(): (v or "").strip() for k, v in rec.items()}
 
 
 def read_csv(csv_path: Path) -> Images:
@@ -197,7 +206,8 @@ def read_csv(csv_path: Path) -> Images:
                      + (f"unknown {', '.join(hints)}; " if unknown else "")
                      + f"found {', '.join(cols) or 'none'}", "Rename the header to path,label[,split].")
     root = csv_path.parent
-    paths: list[str] = []
+    paths: list[np.ndarray] = []  # numpy strings, BATCH rows at a time: no str object per row is kept
+    batch: list[str] = []
     label: list[int] = []
     split_code: list[int] = []
     codes: dict[str, int] = {}  # label -> index, in the order first seen
@@ -213,7 +223,11 @@ def read_csv(csv_path: Path) -> Images:
         if not full.is_file():
             raise reject(where, "file_exists", f"file {rec['path']!r} does not exist under {root}",
                          "Fix the path or remove the row.")
-        paths.append(Path(rec["path"]).as_posix())
+        batch.append(Path(rec["path"]).as_posix())
+        if len(batch) == BATCH:
+            paths.append(np.array(batch, dtype=StringDType()))
+            batch = []
         label.append(codes.setdefault(rec["label"], len(codes)))
         split_code.append(SPLITS.index(split) if split else -1)
-    return _images(paths, label, list(codes), split_code, csv_path)
+    paths.append(np.array(batch, dtype=StringDType()))
+    return _images(np.concatenate(paths), label, list(codes), split_code, csv_path)
