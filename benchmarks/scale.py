@@ -157,6 +157,7 @@ def main() -> None:
               "throughput_ratio": hi["images_per_s"] / lo["images_per_s"],
               "prepare_throughput_ratio": (hi["n"] / hi["prepare_s"]) / (lo["n"] / lo["prepare_s"]),
               "peak_rss_ratio": hi["peak_rss_mb"] / lo["peak_rss_mb"],
+              "prepare_peak_rss_ratio": hi["peak_rss_prepare_mb"] / lo["peak_rss_prepare_mb"],
               "worker_peak_rss_ratio": hi["worker_peak_rss_mb"] / lo["worker_peak_rss_mb"],
               "dupes_time_ratio": hi["dupes_s"] / lo["dupes_s"], "n_ratio": hi["n"] / lo["n"]}
     result = {"runs": runs, "ratios": ratios, "load": os.getloadavg(), "cpus": os.cpu_count()}
@@ -166,10 +167,13 @@ def main() -> None:
     print(f"{lo['n']} -> {hi['n']} images ({ratios['n_ratio']:.0f}x): throughput ratio "
           f"{ratios['throughput_ratio']:.2f} (images/s {lo['images_per_s']:.0f} -> {hi['images_per_s']:.0f}; prepare "
           f"alone {ratios['prepare_throughput_ratio']:.2f}), "
-          f"peak RSS ratio {ratios['peak_rss_ratio']:.2f} ({lo['peak_rss_mb']:.0f} -> {hi['peak_rss_mb']:.0f} MB), "
+          f"peak RSS ratio {ratios['peak_rss_ratio']:.2f} ({lo['peak_rss_mb']:.0f} -> {hi['peak_rss_mb']:.0f} MB; "
+          f"prepare alone {ratios['prepare_peak_rss_ratio']:.2f}: {lo['peak_rss_prepare_mb']:.0f} -> "
+          f"{hi['peak_rss_prepare_mb']:.0f} MB), "
           f"worker peak RSS ratio {ratios['worker_peak_rss_ratio']:.2f}, near-duplicate search time ratio "
           f"{ratios['dupes_time_ratio']:.1f} for {ratios['n_ratio']:.0f}x the images (all pairs: "
-          f"{ratios['n_ratio'] ** 2:.0f}x)")
+          f"{ratios['n_ratio'] ** 2:.0f}x); load {' '.join(f'{v:.1f}' for v in result['load'])} "
+          f"on {result['cpus']} CPUs")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from graftline.config import DataParams
-from graftline.data.manifest import Row, read_manifest
+from graftline.data.manifest import SPLITS, read_manifest
 from graftline.data.sources import read_csv, scan_folder
 from graftline.data.splits import assign_splits
 from graftline.data.prepare import run_prepare
@@ -58,13 +58,25 @@ def test_split_is_seeded_and_caps_training_labels(tmp_path: Path):
 
 
 def test_identical_images_stay_in_one_split():
-    rows = [Row(path=f"a/{i}.png", label="a", sha256=f"h{i // 4}") for i in range(40)]  # groups of 4 copies
-    out = assign_splits(rows, val_fraction=0.3, test_fraction=0.3, seed=0, train_per_class=None, val_per_class=None)
-    by_hash = {}
-    for r in out:
-        by_hash.setdefault(r.sha256, set()).add(r.split)
-    assert all(len(s) == 1 for s in by_hash.values())
-    assert {r.split for r in out} == {"train", "val", "test"}
+    content = np.arange(40) // 4  # groups of 4 copies
+    split, kept = assign_splits(np.zeros(40, np.int32), np.full(40, -1, np.int8), content, val_fraction=0.3,
+                                test_fraction=0.3, seed=0, train_per_class=None, val_per_class=None)
+    assert kept.all()
+    assert all(len(set(split[content == c])) == 1 for c in range(10))
+    assert set(split) == {0, 1, 2}  # train, val, test
+
+
+def test_copy_of_a_given_split_takes_it_and_caps_draw_from_eligible_rows():
+    label = np.array([0, 0, 0, 0, 1, 1, 1, 1], np.int32)
+    given = np.array([-1, 2, -1, -1, -1, -1, -1, -1], np.int8)
+    content = np.array([7, 7, 1, 2, 3, 4, 5, 6])  # row 0 is a copy of row 1, given "test"
+    eligible = np.array([True, True, True, False, True, True, True, True])
+    split, kept = assign_splits(label, given, content, val_fraction=0.0, test_fraction=0.2, seed=0,
+                                train_per_class=1, val_per_class=None, eligible=eligible)
+    assert split[0] == split[1] == SPLITS.index("test")
+    assert kept[[0, 1]].all() and not kept[3]
+    for c in (0, 1):
+        assert (kept & (split == SPLITS.index("train")) & (label == c)).sum() == 1
 
 
 def write_csv(path: Path, rows, header=("path", "label")):
@@ -96,8 +108,10 @@ def test_csv_with_bom_and_given_splits(tmp_path: Path):
     make_folder(tmp_path / "d", per_class=3)
     p = tmp_path / "d" / "m.csv"
     p.write_text("\ufeffpath,label,split\ncat/0.png,cat,train\ncat/1.png,cat,test\ndog/0.png,dog,val\n", encoding="utf-8")
-    rows = read_csv(p)
-    assert [r.split for r in rows] == ["train", "test", "val"]
+    images = read_csv(p)
+    assert [SPLITS[s] for s in images.split] == ["train", "test", "val"]
+    assert images.paths.tolist() == ["cat/0.png", "cat/1.png", "dog/0.png"] and images.classes == ["cat", "dog"]
+    assert images.label.tolist() == [0, 0, 1]
 
 
 def test_symlink_escaping_root_rejected(tmp_path: Path):
@@ -129,14 +143,12 @@ def test_empty_folder(tmp_path: Path):
 
 
 def test_look_alikes_join_one_split_and_nothing_else_moves():
-    def rows():
-        return [Row(path=f"a/{i}.png", label="a", sha256=f"h{i}") for i in range(60)]
-
+    cols = (np.zeros(60, np.int32), np.full(60, -1, np.int8), np.arange(60))  # 60 distinct images of one class
     kw = dict(val_fraction=0.3, test_fraction=0.3, seed=0, train_per_class=None, val_per_class=None)
-    base = assign_splits(rows(), **kw)
+    base, _ = assign_splits(*cols, **kw)
     pairs = [(0, 1), (2, 3), (4, 5), (5, 6)]
-    out = assign_splits(rows(), together=pairs, **kw)
+    out, _ = assign_splits(*cols, together=np.array(pairs), **kw)
     for a, b in pairs:
-        assert out[a].split == out[b].split
-    moved = {i for i in range(60) if base[i].split != out[i].split}
+        assert out[a] == out[b]
+    moved = {i for i in range(60) if base[i] != out[i]}
     assert moved and moved <= set(range(7))  # only members of a scattered look-alike group move

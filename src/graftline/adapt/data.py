@@ -16,6 +16,7 @@ import torch
 
 from graftline.data.dataset import load_split
 from graftline.data.images import load_image
+from graftline.data.manifest import SPLITS
 from graftline.data.sources import IMAGE_SUFFIXES, read_csv, scan_folder
 from graftline.errors import ConfigError, DataError
 from graftline.models.zoo import load_source
@@ -56,24 +57,21 @@ def labelled_source(path: Path, in_chans: int, size, color_mode: str = "auto", e
     if not path.exists():
         raise ConfigError(f"adapt.source: {path} does not exist. Point it at a .npz, a folder <class>/<image> or a "
                           "CSV path,label[,split] of labelled source images.")
-    rows = scan_folder(path) if path.is_dir() else read_csv(path)
+    images = scan_folder(path) if path.is_dir() else read_csv(path)
     root = path if path.is_dir() else path.parent
-    classes = sorted({r.label for r in rows})
-    index = {c: i for i, c in enumerate(classes)}
-    if any(r.split for r in rows):
-        held = [r.split in ("val", "test") for r in rows]
+    if (images.split >= 0).any():
+        held = np.isin(images.split, [SPLITS.index("val"), SPLITS.index("test")])
     else:
-        seen: dict[str, int] = {}
-        held = []
-        for r in rows:
-            seen[r.label] = seen.get(r.label, 0) + 1
-            held.append(seen[r.label] % eval_every == 0)
-    fit = [r for r, h in zip(rows, held) if not h]
-    ev = [r for r, h in zip(rows, held) if h]
-    if not fit or not ev:
+        seen: dict[int, int] = {}
+        held = np.zeros(len(images), bool)
+        for i, c in enumerate(images.label.tolist()):
+            seen[c] = seen.get(c, 0) + 1
+            held[i] = seen[c] % eval_every == 0
+    fit, ev = np.flatnonzero(~held), np.flatnonzero(held)
+    if not len(fit) or not len(ev):
         raise DataError(f"adapt.source: {path} has {len(fit)} training and {len(ev)} held-out images; both are "
                         "needed (the held-out ones score the label-free criterion). Add images or split rows.")
-    y = lambda rs: torch.tensor([index[r.label] for r in rs], dtype=torch.long)  # noqa: E731
-    return {"x": _stack(root, [r.path for r in fit], in_chans, size, color_mode), "y": y(fit),
-            "x_eval": _stack(root, [r.path for r in ev], in_chans, size, color_mode), "y_eval": y(ev),
-            "classes": classes}
+    y = lambda idx: torch.from_numpy(images.label[idx].astype(np.int64))  # noqa: E731
+    return {"x": _stack(root, images.paths[fit].tolist(), in_chans, size, color_mode), "y": y(fit),
+            "x_eval": _stack(root, images.paths[ev].tolist(), in_chans, size, color_mode), "y_eval": y(ev),
+            "classes": images.classes}

@@ -22,7 +22,7 @@ import warnings
 from contextlib import closing, contextmanager, nullcontext
 from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -97,10 +97,10 @@ def _work(job: tuple[int, str, int, str]) -> tuple[int, dict]:
 
 
 class Facts:
-    """The facts of n images as columns (row i is ``paths[i]``); ``frame(a, b)`` gives rows a..b as the table
-    ``facts.csv`` holds (hex sha256 and perceptual hash, ``width``/``height`` as floats when any is missing)."""
+    """The facts of n images as columns (row i is ``paths[i]``, a list or numpy string array); ``frame(a, b)`` gives
+    rows a..b as ``facts.csv`` holds them (hex sha256 and phash, ``width``/``height`` floats if any is missing)."""
 
-    def __init__(self, paths: list[str], sha: np.ndarray, size: np.ndarray, n: int):
+    def __init__(self, paths: Sequence[str] | np.ndarray, sha: np.ndarray, size: np.ndarray, n: int):
         self.paths, self.sha, self.bytes = paths, sha, size
         self.width = np.full(n, -1, np.int32)
         self.height = np.full(n, -1, np.int32)
@@ -211,8 +211,9 @@ def _decode_all(jobs: Iterable[tuple[int, str, int, str]], count: int, workers: 
     bar.close()
 
 
-def compute_facts(root: Path, paths: list[str], *, max_pixels: int, color_mode: str, cache_path: Path | None,
-                  workers: int = 0, progress: bool = True, pool: Pool | None = None) -> tuple[Facts, dict]:
+def compute_facts(root: Path, paths: Sequence[str] | np.ndarray, *, max_pixels: int, color_mode: str,
+                  cache_path: Path | None, workers: int = 0, progress: bool = True,
+                  pool: Pool | None = None) -> tuple[Facts, dict]:
     """Facts for ``paths`` (relative to ``root``), in the same order. Returns (facts, stats).
 
     Each distinct content is looked up in the cache or decoded once, by ``pool`` (``facts_pool``) when given, else

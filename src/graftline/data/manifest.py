@@ -47,14 +47,17 @@ def write_manifest(path: Path, chunks: Iterable[list[list]]) -> str:
     """Write ``manifest.csv`` from chunks of records (the ``COLUMNS`` values; None for a missing size), the same
     bytes as ``manifest_bytes``, without holding them all; returns the sha256 of the bytes (the data hash)."""
     h = hashlib.sha256()
+    header = True
     with path.open("wb") as f:
-        for i, chunk in enumerate(chunks):
+        for chunk in chunks:  # (no enumerate: its cached tuple would hold each chunk while the next one is made)
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
-            if i == 0:
+            if header:
                 w.writerow(COLUMNS)
+                header = False
             w.writerows([v if v is not None else "" for v in rec] for rec in chunk)
             data = buf.getvalue().encode()
+            del chunk, buf, w  # one chunk's strings at a time
             h.update(data)
             f.write(data)
     return h.hexdigest()

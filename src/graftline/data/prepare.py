@@ -18,13 +18,13 @@ import numpy as np
 
 from graftline.config import DataParams, DemoParams
 from graftline.data import demo
-from graftline.data.manifest import write_manifest
-from graftline.data.sources import read_csv, reject, scan_folder
+from graftline.data.manifest import SPLITS, write_manifest
+from graftline.data.sources import Images, read_csv, reject, scan_folder
 from graftline.data.splits import assign_splits
 from graftline.project import atomic_dir
 from graftline.results import PrepareResult
 from graftline.data.dupes import near_pairs_u64
-from graftline.data.facts import compute_facts, facts_pool, hex_digests
+from graftline.data.facts import Facts, compute_facts, facts_pool, hex_digests
 
 FACT_COLUMNS = ["path", "label", "split", "kept", "bytes", "sha256", "width", "height", "mode", "decodable",
                 "error", "mean", "std", "phash"]
@@ -53,80 +53,74 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
         demo.generate(root.parent, dp.source_per_class, dp.source_eval_fraction, dp.seed, dp.letters_per_class)
     with facts_pool(p.workers) as pool:  # forked before the rows exist: the workers' memory does not grow with them
         if p.source == "csv":
-            rows = read_csv(root)
-            data_root = root.parent
+            images, data_root = read_csv(root), root.parent
         else:
-            rows = scan_folder(root)
-            data_root = root
-        facts, stats = compute_facts(data_root, [r.path for r in rows], max_pixels=p.max_pixels,
-                                     color_mode=p.color_mode, cache_path=facts_cache(project_root),
-                                     workers=p.workers, progress=progress, pool=pool)
-    # Near duplicates (a resized or re-encoded copy) are split together like identical files.
-    hashed = np.flatnonzero(facts.decodable)
-    together = [(i, j) for i, j, _ in near_pairs_u64(facts.phash[hashed], hashed, p.near_duplicate_distance)]
+            images, data_root = scan_folder(root), root
+        facts, stats = compute_facts(data_root, images.paths, max_pixels=p.max_pixels, color_mode=p.color_mode,
+                                     cache_path=facts_cache(project_root), workers=p.workers, progress=progress,
+                                     pool=pool)
     # Every scanned row is split and goes to facts.csv (the rules see every file); the few-label subsample is
     # drawn from the rows that decode, and only the kept rows go to the manifest.
-    kept = assign_splits(rows, val_fraction=p.val_fraction, test_fraction=p.test_fraction, seed=p.seed,
-                         train_per_class=p.train_per_class, val_per_class=p.val_per_class, together=together,
-                         eligible=facts.decodable.tolist(), content=facts.content.tolist())
-    is_kept = _kept_mask(rows, kept)
-    subsample = _subsample_record(p, rows, is_kept)
-    classes = sorted({r.label for r in rows})
+    split, kept = assign_splits(images.label, images.split, facts.content, val_fraction=p.val_fraction,
+                                test_fraction=p.test_fraction, seed=p.seed, train_per_class=p.train_per_class,
+                                val_per_class=p.val_per_class, together=_look_alikes(facts, p.near_duplicate_distance),
+                                eligible=facts.decodable)
+    subsample = _subsample_record(p, split, kept)
     rel_root = data_root.resolve().relative_to(project_root.resolve()).as_posix() \
         if data_root.resolve().is_relative_to(project_root.resolve()) else str(data_root.resolve())
-    counts = {s: sum(r.split == s for r in kept) for s in ("train", "val", "test")}
+    counts = dict(zip(SPLITS, np.bincount(split[kept], minlength=len(SPLITS)).tolist()))
+    labels, splits = np.array(images.classes, object), np.array(SPLITS, object)
     with atomic_dir(out) as tmp:
         # Both tables are written a chunk of rows at a time: only numpy columns are held per image.
-        data_hash = write_manifest(tmp / "manifest.csv", _manifest_chunks(rows, facts, is_kept))
-        meta = PrepareResult(root=rel_root, source=p.source, data_hash=data_hash, images=len(kept), splits=counts,
-                             scanned=len(rows), color_mode=p.color_mode, max_pixels=p.max_pixels,
+        data_hash = write_manifest(tmp / "manifest.csv", _manifest_chunks(images, split, kept, facts))
+        meta = PrepareResult(root=rel_root, source=p.source, data_hash=data_hash, images=int(kept.sum()),
+                             splits=counts, scanned=len(images), color_mode=p.color_mode, max_pixels=p.max_pixels,
                              subsample=subsample, facts={"decoded": stats["decoded"], "cached": stats["cached"]})
-        (tmp / "classes.json").write_text(json.dumps(classes, indent=2))
+        (tmp / "classes.json").write_text(json.dumps(images.classes, indent=2))
         # Cache hits are not part of the data: left in meta.json they change data/staged's hash whenever the cache
         # state differs, and DVC then re-runs every stage downstream for identical data.
         (tmp / "meta.json").write_text(json.dumps(meta.model_dump(mode="json", exclude={"facts", "made_by"}), indent=2))
         with (tmp / "facts.csv").open("w", newline="", encoding="utf-8") as f:
-            for a in range(0, len(rows), CHUNK):
+            for a in range(0, len(images), CHUNK):
                 chunk = facts.frame(a, a + CHUNK)
-                chunk["label"] = [r.label for r in rows[a:a + CHUNK]]
-                chunk["split"] = [r.split for r in rows[a:a + CHUNK]]
-                chunk["kept"] = is_kept[a:a + CHUNK]
+                chunk["label"] = labels[images.label[a:a + CHUNK]]
+                chunk["split"] = splits[split[a:a + CHUNK]]
+                chunk["kept"] = kept[a:a + CHUNK]
                 chunk[FACT_COLUMNS].to_csv(f, header=a == 0, index=False, lineterminator="\n")
+                del chunk  # before the next one is made: one chunk's strings at a time
     return meta
 
 
-def _kept_mask(rows: list, kept: list) -> np.ndarray:
-    """Which rows ``kept`` (a subsequence of ``rows``, same objects) holds."""
-    mask = np.zeros(len(rows), bool)
-    j = 0
-    for i, r in enumerate(rows):
-        if j < len(kept) and kept[j] is r:
-            mask[i] = True
-            j += 1
-    return mask
+def _look_alikes(facts: Facts, max_distance: int) -> np.ndarray:
+    """Pairs of rows (an (m, 2) array) whose perceptual hashes are within ``max_distance``: near duplicates (a resized
+    or re-encoded copy), split together like identical files."""
+    hashed = np.flatnonzero(facts.decodable)
+    pairs = near_pairs_u64(facts.phash[hashed], hashed, max_distance)
+    return np.array([(i, j) for i, j, _ in pairs], np.int64).reshape(-1, 2)
 
 
-def _manifest_chunks(rows: list, facts, is_kept: np.ndarray) -> Iterator[list[list]]:
+def _manifest_chunks(images: Images, split: np.ndarray, kept: np.ndarray, facts: Facts) -> Iterator[list[tuple]]:
     """The manifest's records (path, label, split, sha256, width, height, mode), CHUNK kept rows at a time."""
-    kept = np.flatnonzero(is_kept)
-    for a in range(0, max(len(kept), 1), CHUNK):
-        idx = kept[a:a + CHUNK]
+    rows = np.flatnonzero(kept)
+    labels, splits, modes = (np.array(v, object) for v in (images.classes, SPLITS, facts.modes))
+    for a in range(0, max(len(rows), 1), CHUNK):
+        idx = rows[a:a + CHUNK]
         sizes = [None if v < 0 else v for v in facts.width[idx].tolist()], \
             [None if v < 0 else v for v in facts.height[idx].tolist()]
-        yield [[rows[i].path, rows[i].label, rows[i].split, sha, w, h, facts.modes[m]]
-               for i, sha, w, h, m in zip(idx.tolist(), hex_digests(facts.sha[idx]), *sizes, facts.mode[idx].tolist())]
+        yield list(zip(images.paths[idx].tolist(), labels[images.label[idx]], splits[split[idx]],
+                       hex_digests(facts.sha[idx]), *sizes, modes[facts.mode[idx]]))
 
 
-def _subsample_record(p: DataParams, rows: list, is_kept: np.ndarray) -> dict | None:
+def _subsample_record(p: DataParams, split: np.ndarray, kept: np.ndarray) -> dict | None:
     """What the few-label subsample left out, per split; logged loudly when it drops a user's labelled images."""
     if p.train_per_class is None and p.val_per_class is None:
         return None
-    dropped = {s: sum(r.split == s and not k for r, k in zip(rows, is_kept.tolist())) for s in ("train", "val", "test")}
+    dropped = dict(zip(SPLITS, np.bincount(split[~kept], minlength=len(SPLITS)).tolist()))
     record = {"train_per_class": p.train_per_class, "val_per_class": p.val_per_class, "dropped": dropped}
     if p.source != "demo" and sum(dropped.values()):
         log.warning("data.train_per_class=%s / val_per_class=%s: the subsample leaves %d of your %d labelled "
                     "images out of training and validation (train %d, val %d dropped). Set data.train_per_class: "
                     "null and data.val_per_class: null in params.yaml to keep every label (every file is "
-                    "validated either way).", p.train_per_class, p.val_per_class, sum(dropped.values()), len(rows),
+                    "validated either way).", p.train_per_class, p.val_per_class, sum(dropped.values()), len(split),
                     dropped["train"], dropped["val"])
     return record

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import csv
 import difflib
-import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from graftline.data.manifest import SPLITS, Row
+import numpy as np
+from numpy.dtypes import StringDType
+
+from graftline.data.manifest import SPLITS
 from graftline.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+BATCH = 10_000  # CSV rows whose paths are held as str objects before they become numpy strings
 
 
 def reject(where: str, rule: str, what: str, fix: str) -> DataError:
@@ -47,30 +51,62 @@ def _label_key(label: str) -> str:
     return " ".join(label.split()).casefold()
 
 
-def check_rows(rows: list[Row], source: Path) -> list[Row]:
+@dataclass(frozen=True)
+class Images:
+    """The images found, as columns (no Python object per image): row i is the file ``paths[i]`` (relative to the data
+    root, POSIX separators) of class ``classes[label[i]]`` (``classes`` sorted), in the split ``SPLITS[split[i]]``
+    the CSV gave it (-1: none given; prepare assigns one)."""
+
+    paths: np.ndarray  # numpy StringDType: 16 bytes a short path, where a str object is ~60
+    label: np.ndarray  # int32
+    classes: list[str]
+    split: np.ndarray  # int8
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _images(paths: list[str] | np.ndarray, label: list[int], names: list[str], split: list[int],
+            source: Path) -> Images:
+    """Columns from a scan's lists (``label``: an index into ``names``, in any order), then ``check_images``."""
+    order = sorted(range(len(names)), key=names.__getitem__)
+    code = np.empty(len(names), np.int32)
+    code[order] = np.arange(len(names))
+    return check_images(Images(np.asarray(paths, dtype=StringDType()), code[np.array(label, np.int64)],
+                               [names[i] for i in order], np.array(split, np.int8)), source)
+
+
+def check_images(images: Images, source: Path) -> Images:
     """Rejections that need every row: an empty dataset, a path listed twice, labels equal but for case/spaces."""
-    if not rows:
+    if not len(images):
         raise reject(str(source), "not_empty", "no images found (looked for "
                      f"{', '.join(sorted(IMAGE_SUFFIXES))} files, or CSV rows)",
                      "Point data.root at a folder <class>/<image> or at a CSV with at least one row.")
-    seen: dict[str, int] = {}
-    for i, r in enumerate(rows):
-        if r.path in seen:
-            raise reject(f"{source}", "unique_paths", f"{r.path!r} is listed twice (entries {seen[r.path] + 1} "
-                         f"and {i + 1})", "Remove the duplicate row.")
-        seen[r.path] = i
-    first: dict[str, Row] = {}
-    for r in rows:
-        other = first.setdefault(_label_key(r.label), r)
-        if other.label != r.label:
-            raise reject(f"{source}", "labels_distinct", f"labels {other.label!r} ({other.path}) and {r.label!r} "
-                         f"({r.path}) differ only in case or whitespace",
-                         "Use one spelling for the class (rename the folder or fix the CSV labels).")
-    return rows
+    paths = images.paths
+    order = np.argsort(paths, kind="stable")
+    ordered = paths[order]
+    again = order[1:][ordered[1:] == ordered[:-1]]  # each entry whose path an earlier entry has
+    del ordered
+    if len(again):
+        i = int(again.min())
+        first = int(np.flatnonzero(paths == paths[i])[0])
+        raise reject(f"{source}", "unique_paths", f"{paths[i]!r} is listed twice (entries {first + 1} and {i + 1})",
+                     "Remove the duplicate row.")
+    _, first_row = np.unique(images.label, return_index=True)  # every class has a row
+    by_key: dict[str, list[int]] = {}  # label spelling -> classes, in the order of their first rows
+    for c in sorted(range(len(images.classes)), key=first_row.__getitem__):
+        by_key.setdefault(_label_key(images.classes[c]), []).append(c)
+    clashes = [(first_row[cs[1]], cs[0], cs[1]) for cs in by_key.values() if len(cs) > 1]
+    if clashes:  # the first row whose label another spelling already had
+        _, a, b = min(clashes)
+        raise reject(f"{source}", "labels_distinct", f"labels {images.classes[a]!r} ({paths[first_row[a]]}) and "
+                     f"{images.classes[b]!r} ({paths[first_row[b]]}) differ only in case or whitespace",
+                     "Use one spelling for the class (rename the folder or fix the CSV labels).")
+    return images
 
 
-def scan_folder(root: Path) -> list[Row]:
-    """``root/<class>/**/<image>`` -> rows. Hidden files and non-image suffixes are skipped.
+def scan_folder(root: Path) -> Images:
+    """``root/<class>/**/<image>`` -> images, in path order. Hidden files and non-image suffixes are skipped.
 
     Symlinks are followed but must stay inside the root: only links (files or directories) are resolved, which keeps
     a scan of 20,000 files well under a second.
@@ -80,9 +116,12 @@ def scan_folder(root: Path) -> list[Row]:
                      "For data.source: folder, point data.root at a folder laid out as <class>/<image>; for a CSV "
                      "or parquet manifest set data.source: csv.")
     real_root = os.path.realpath(root)
-    rows = []
+    paths: list[str] = []
+    label: list[int] = []
+    names: list[str] = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         seen: set[str] = set()
+        found: list[str] = []
         for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
             real_dir = os.path.realpath(dirpath)
             if real_dir in seen:  # a directory link back up the tree: walk it once
@@ -99,9 +138,15 @@ def scan_folder(root: Path) -> list[Row]:
                 if linked_dir or os.path.islink(full):
                     _inside(root, rel, full)  # a symlink may point outside the root
                 if os.path.isfile(full):
-                    rows.append(Row(path=rel, label=class_dir.name))
-    rows.sort(key=lambda r: r.path.split("/"))  # Path order, as a sorted rglob gave
-    return check_rows(rows, root)
+                    found.append(rel)
+        if found:
+            # Path order (part by part), as a sorted rglob gave: the class folders come sorted, and "\0" sorts below
+            # every character a name can hold, so comparing with "/" read as "\0" compares the parts in turn.
+            found.sort(key=lambda r: r.replace("/", "\0"))
+            paths += found
+            label += [len(names)] * len(found)
+            names.append(class_dir.name)
+    return _images(paths, label, names, [-1] * len(paths), root)
 
 
 def _read_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
@@ -123,23 +168,29 @@ def _read_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
                 for rec in df.to_dict(orient="records")]
         return cols, iter([(i + 1, r) for i, r in enumerate(recs)])
     try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM
+        path.read_text(encoding="utf-8-sig")  # the whole file at once, so that the error can name the byte
     except UnicodeDecodeError as exc:
         raise reject(str(path), "manifest_format", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                      "Save the CSV as UTF-8.") from None
-    reader = csv.DictReader(io.StringIO(text))
-    cols = [c.strip() for c in (reader.fieldnames or [])]
-    for line, rec in enumerate(reader, start=2):  # a first pass checks the field counts, keeping nothing
-        if None in rec:
-            raise reject(f"{path}:{line}", "columns", f"{len(cols) + len(rec[None])} fields in a row under a "
-                         f"{len(cols)}-column header", "Quote fields that contain commas.")
-    # ... then the records one at a time: no list of dicts per image
-    return cols, ((line, {k.strip(): (v or "").strip() for k, v in rec.items()})
-                  for line, rec in enumerate(csv.DictReader(io.StringIO(text)), start=2))
+    with path.open(encoding="utf-8-sig") as f:  # tolerate a BOM; newlines as read_text reads them
+        reader = csv.DictReader(f)
+        cols = [c.strip() for c in (reader.fieldnames or [])]
+        for line, rec in enumerate(reader, start=2):  # a first pass checks the field counts, keeping nothing
+            if None in rec:
+                raise reject(f"{path}:{line}", "columns", f"{len(cols) + len(rec[None])} fields in a row under a "
+                             f"{len(cols)}-column header", "Quote fields that contain commas.")
+    return cols, _csv_records(path)
 
 
-def read_csv(csv_path: Path) -> list[Row]:
-    """A manifest ``path,label[,split]`` (CSV or parquet) -> rows; paths are relative to the manifest's folder."""
+def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line, record) one at a time, read from the file: no copy of its text, no list of dicts per image."""
+    with path.open(encoding="utf-8-sig") as f:
+        for line, rec in enumerate(csv.DictReader(f), start=2):
+            yield line, {k.strip(): (v or "").strip() for k, v in rec.items()}
+
+
+def read_csv(csv_path: Path) -> Images:
+    """A manifest ``path,label[,split]`` (CSV or parquet) -> images; paths are relative to the manifest's folder."""
     if not csv_path.is_file():
         raise reject(str(csv_path), "data_root", "data.root must be a CSV or parquet file when data.source is csv",
                      "Point data.root at the manifest file.")
@@ -155,8 +206,11 @@ def read_csv(csv_path: Path) -> list[Row]:
                      + (f"unknown {', '.join(hints)}; " if unknown else "")
                      + f"found {', '.join(cols) or 'none'}", "Rename the header to path,label[,split].")
     root = csv_path.parent
-    rows = []
-    shared: dict[str, str] = {}  # one str object per distinct label/split, not one per row
+    paths: list[np.ndarray] = []  # numpy strings, BATCH rows at a time: no str object per row is kept
+    batch: list[str] = []
+    label: list[int] = []
+    split_code: list[int] = []
+    codes: dict[str, int] = {}  # label -> index, in the order first seen
     for line, rec in records:
         where = f"{csv_path}:{line}"
         if not rec["label"]:
@@ -169,6 +223,11 @@ def read_csv(csv_path: Path) -> list[Row]:
         if not full.is_file():
             raise reject(where, "file_exists", f"file {rec['path']!r} does not exist under {root}",
                          "Fix the path or remove the row.")
-        rows.append(Row(path=Path(rec["path"]).as_posix(), label=shared.setdefault(rec["label"], rec["label"]),
-                        split=shared.setdefault(split, split)))
-    return check_rows(rows, csv_path)
+        batch.append(Path(rec["path"]).as_posix())
+        if len(batch) == BATCH:
+            paths.append(np.array(batch, dtype=StringDType()))
+            batch = []
+        label.append(codes.setdefault(rec["label"], len(codes)))
+        split_code.append(SPLITS.index(split) if split else -1)
+    paths.append(np.array(batch, dtype=StringDType()))
+    return _images(np.concatenate(paths), label, list(codes), split_code, csv_path)
