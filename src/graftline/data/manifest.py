@@ -33,19 +33,10 @@ class Row:
     mode: str = ""
 
 
-def manifest_bytes(rows: list[Row]) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(COLUMNS)
-    for r in rows:
-        w.writerow([r.path, r.label, r.split, r.sha256, "" if r.width is None else r.width,
-                    "" if r.height is None else r.height, r.mode])
-    return buf.getvalue().encode()
-
-
 def write_manifest(path: Path, chunks: Iterable[list[list]]) -> str:
-    """Write ``manifest.csv`` from chunks of records (the ``COLUMNS`` values; None for a missing size), the same
-    bytes as ``manifest_bytes``, without holding them all; returns the sha256 of the bytes (the data hash)."""
+    """Write ``manifest.csv`` from chunks of records (the ``COLUMNS`` values; None for a missing size): a header,
+    then one CSV line per record, "\n"-terminated, never all in memory; returns the sha256 of the bytes (the data
+    hash)."""
     h = hashlib.sha256()
     header = True
     with path.open("wb") as f:
