@@ -36,8 +36,10 @@ chromium:  ## headless Chromium for the report test (Debian's package; installed
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium missing: sudo apt-get install -y chromium (the report test needs it)" >&2; exit 1; fi; }
 
+TEST_WORKERS ?= 2# pytest-xdist workers, one torch thread each (tests/conftest.py); 0 = serial
+
 test: setup chromium  ## every test, the slow end-to-end ones included (report screenshot: build/test-artifacts)
-	GRAFTLINE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest --durations 15
+	GRAFTLINE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations 15
 
 test-fast: setup  ## the unit tests (no end-to-end pipeline; about a minute)
 	$(BIN)/python -m pytest -m "not slow"

@@ -16,6 +16,8 @@ BIN = Path(sys.executable).parent
 
 os.environ.update({"DVC_NO_ANALYTICS": "1", "GX_ANALYTICS_ENABLED": "false",
                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: two workers on two cores, so one torch thread each (and in
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # every stage they start): 2 threads each oversubscribe the cores
 
 # Small enough to run every stage in seconds, real all the way through.
 TINY = {
@@ -119,7 +121,16 @@ def tiny_project(tmp_path: Path) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Everything under tests/integration is slow (real pipelines): `make test-fast` (-m "not slow") skips it."""
+    """Everything under tests/integration is slow (real pipelines): `make test-fast` (-m "not slow") skips it.
+
+    Under pytest-xdist (`make test` runs two workers, ``--dist loadgroup``): the tests that share the session's
+    reproduced tiny project run on one worker, so it is reproduced once; the default pipeline, the longest test,
+    is its own group and is put first so that it starts at once and the rest fill the other worker around it."""
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.slow)
+        if "tiny_git_repo" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("tiny_git_repo"))
+        elif item.path.name == "test_default_pipeline.py":
+            item.add_marker(pytest.mark.xdist_group("default_pipeline"))
+    items.sort(key=lambda item: item.path.name != "test_default_pipeline.py")  # stable: the rest keep their order
