@@ -123,36 +123,47 @@ def test_flows_import_only_the_results_they_publish():
     assert FLOWS_MAY_IMPORT <= {m for _, m in imports(FLOWS)}  # the list stays what the flows actually use
 
 
+@pytest.fixture
+def tree_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of src/graftline and src/graftline_flows that the checks read instead of the real tree: a probe file
+    written into the real tree would be seen (then vanish) under a test running beside this one (make test runs two
+    workers), and would be copied into other tests' projects."""
+    import shutil
+
+    for pkg in ("graftline", "graftline_flows"):
+        shutil.copytree(REPO / "src" / pkg, tmp_path / "src" / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    g = globals()
+    monkeypatch.setitem(g, "REPO", tmp_path)
+    monkeypatch.setitem(g, "SRC", tmp_path / "src" / "graftline")
+    monkeypatch.setitem(g, "FLOWS", tmp_path / "src" / "graftline_flows")
+    return tmp_path / "src"
+
+
 @pytest.mark.parametrize("importer,imported", [("train", "check"), ("data", "validate"), ("models", "train")])
-def test_the_contract_catches_a_violation(tmp_path, importer, imported, monkeypatch):
+def test_the_contract_catches_a_violation(tree_copy, importer, imported):
     """The check itself must fail on a bad import (a test that cannot fail proves nothing)."""
-    bad = SRC / importer / "_layer_probe.py"
-    bad.write_text(f"from graftline.{imported} import x  # noqa\n")
-    try:
-        with pytest.raises(AssertionError):
-            test_every_import_goes_down_and_stages_never_import_each_other()
-    finally:
-        bad.unlink()
+    test_every_import_goes_down_and_stages_never_import_each_other()  # the copy passes as it is
+    (tree_copy / "graftline" / importer / "_layer_probe.py").write_text(f"from graftline.{imported} import x  # noqa\n")
+    with pytest.raises(AssertionError):
+        test_every_import_goes_down_and_stages_never_import_each_other()
 
 
 @pytest.mark.parametrize("probe,line,check", [
-    (SRC / "scaffold" / "_layer_probe.py", "import graftline_flows.pipeline  # noqa\n",
+    ("graftline/scaffold/_layer_probe.py", "import graftline_flows.pipeline  # noqa\n",
      test_library_never_imports_prefect_or_dvc),
-    (SRC / "train" / "_layer_probe.py", "def f():\n    from prefect import flow  # noqa\n",
+    ("graftline/train/_layer_probe.py", "def f():\n    from prefect import flow  # noqa\n",
      test_library_never_imports_prefect_or_dvc),
-    (SRC / "scaffold" / "templates" / "_layer_probe.txt", "x = 1\n    from prefect import flow, task\n",
+    ("graftline/scaffold/templates/_layer_probe.txt", "x = 1\n    from prefect import flow, task\n",
      test_no_library_file_holds_a_prefect_import_line),
-    (SRC / "scaffold" / "templates" / "_layer_probe.tmpl", "import prefect.artifacts\n",
+    ("graftline/scaffold/templates/_layer_probe.tmpl", "import prefect.artifacts\n",
      test_no_library_file_holds_a_prefect_import_line),
-    (FLOWS / "_layer_probe.py", "from graftline.train import x  # noqa\n",
+    ("graftline_flows/_layer_probe.py", "from graftline.train import x  # noqa\n",
      test_flows_import_only_the_results_they_publish),
-    (FLOWS / "_layer_probe.py", "import graftline  # noqa\n", test_flows_import_only_the_results_they_publish),
+    ("graftline_flows/_layer_probe.py", "import graftline  # noqa\n", test_flows_import_only_the_results_they_publish),
 ])
-def test_the_boundary_checks_catch_a_violation(probe, line, check):
+def test_the_boundary_checks_catch_a_violation(tree_copy, probe, line, check):
     """Each boundary check fails on a file that crosses it (a test that cannot fail proves nothing)."""
-    probe.write_text(line)
-    try:
-        with pytest.raises(AssertionError):
-            check()
-    finally:
-        probe.unlink()
+    check()  # the copy passes as it is
+    (tree_copy / probe).write_text(line)
+    with pytest.raises(AssertionError):
+        check()
