@@ -26,10 +26,11 @@ class AdaptParams(BaseModel):
                                                     "the selected candidate's own source data (its source_eval.data)")
     target_folder: Optional[str] = Field(None, description="a folder of unlabelled target images (any layout); "
                                                            "null: data/prepared's train+val images, labels ignored")
-    steps: int = Field(300, ge=1)
+    steps: int = Field(900, ge=1, description="tllib's schedule does not depend on it: DEV (no target label) "
+                                              "preferred 900 to 300/600 on the demo (benchmarks/adaptation.py)")
     batch_size: int = Field(64, ge=2, description="source and target images per step (each)")
-    lr: float = Field(0.003, gt=0.0, le=10.0)
-    backbone_lr: float = Field(1.0, gt=0.0, le=10.0, description="the pretrained body's lr, times lr")
+    lr: float = Field(0.01, gt=0.0, le=10.0, description="tllib's; DEV preferred it to 0.003 (README)")
+    backbone_lr: float = Field(0.1, gt=0.0, le=10.0, description="the pretrained body's lr, times lr (tllib's 0.1)")
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(1e-3, ge=0.0)
     trade_off: Optional[float] = Field(None, ge=0.0, description="weight of the adaptation loss; null: the "
