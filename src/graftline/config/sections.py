@@ -1,25 +1,22 @@
 """The sections of params.yaml, one pydantic model each, and the registries of names they accept.
 
-The registries (``STRATEGIES``, ``REGULARIZERS``, ``ESTIMATORS``, ``COLOR_MODES``) are defined here once; the code
-that implements them imports them from here, so a name cannot be accepted by params.yaml and unknown to the code.
+The registries (``ESTIMATORS``, ``COLOR_MODES`` here; ``STRATEGIES``, ``REGULARIZERS`` with the training sections in
+``config.training``) are defined once; the code that implements them imports them from there, so a name cannot be
+accepted by params.yaml and unknown to the code.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from graftline.config.adapt import AdaptParams
+from graftline.config.base import Section
+from graftline.config.training import REGULARIZERS, STRATEGIES, CheckParams, FinetuneParams  # noqa: F401
 
 COLOR_MODES = ("auto", "grayscale", "rgb")
 ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
-STRATEGIES = ("linear_probe", "full", "lp_ft", "discriminative", "progressive")
-REGULARIZERS = ("none", "l2_sp", "ewc")
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DemoParams(Section):
@@ -169,63 +166,6 @@ class SelectParams(Section):
                 if not sep or scheme not in ("zoo", "hub", "file") or not name:
                     raise ValueError(f"candidate {c!r}: use 'zoo:<id>', 'zoo:*', 'hub:<timm name>' (e.g. "
                                      "'hub:resnet50.a1_in1k'), 'file:<path>' or {file: <path>, architecture: <timm name>}")
-        return v
-
-
-class FinetuneParams(Section):
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(0.0003, gt=0.0, le=10.0)
-    weight_decay: float = Field(0.05, ge=0.0)
-    warmup_steps: int = Field(20, ge=0)
-    eval_every: int = Field(25, ge=1)
-    augment: bool = True
-    zero_init_head: bool = Field(True, description="start the classifier at zero in both arms (BiT)")
-    keep_best: bool = Field(False, description="end on the best validation checkpoint (noisy with few val images)")
-    patience: int = Field(0, ge=0, description="early stopping: epochs (eval_every steps each) without a better "
-                                               "val accuracy before stopping; 0 = off")
-    strategy: Literal[STRATEGIES] = "full"
-    regularizer: Literal[REGULARIZERS] = "none"
-    probe_steps: int = Field(200, ge=1, description="head-only steps on cached features (linear_probe, lp_ft)")
-    probe_lr: float = Field(0.01, gt=0.0, le=10.0, description="learning rate of the linear probe")
-    layer_decay: float = Field(0.7, gt=0.0, le=1.0, description="discriminative: lr ratio between adjacent groups")
-    unfreeze_every: int = Field(1, ge=1, description="progressive: epochs between unfreezing two layer groups")
-    l2_sp_alpha: float = Field(0.1, ge=0.0, description="L2-SP pull of the backbone towards the source weights")
-    l2_sp_beta: float = Field(0.01, ge=0.0, description="L2-SP weight decay of the new head")
-    ewc_lambda: float = Field(0.1, ge=0.0, description="EWC strength (Fisher scaled to mean 1)")
-    ewc_samples: int = Field(200, ge=1, description="source images the EWC Fisher is averaged over")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto = cuda when available")
-    amp: bool = Field(True, description="bfloat16 autocast on CUDA (ignored on CPU)")
-    resume: bool = Field(True, description="continue from checkpoints/<arm>/ after a crash")
-
-    @model_validator(mode="after")
-    def _warmup_inside_budget(self):
-        if self.warmup_steps >= self.steps:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps}): the learning "
-                             "rate would still be warming up when training ends; set finetune.warmup_steps to about "
-                             f"a tenth of the steps (e.g. {self.steps // 10})")
-        return self
-
-
-class CheckParams(Section):
-    """The transfer-vs-scratch verdict: paired seeds, an interval, three outcomes (check/verdict.py)."""
-
-    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1, description="training seeds; each trains both arms (paired); "
-                                                                   "the first seed's transfer model is exported")
-    scratch_lr: float = Field(0.001, gt=0.0, le=10.0, description="the from-scratch baseline's own learning rate")
-    max_ntg: float = Field(0.0, ge=-1.0, le=1.0, description="negative transfer: the whole interval of "
-                                                            "err(transfer) - err(scratch) above this")
-    confidence: float = Field(0.95, ge=0.5, le=0.999, description="confidence of the NTG interval")
-    on_inconclusive: Literal["warn", "fail"] = "warn"
-    max_forgetting: Optional[float] = Field(None, ge=0.0, le=1.0, description="also negative when the source task "
-                                                                              "loses more accuracy than this")
-    bootstrap: int = Field(2000, ge=200, le=100_000, description="bootstrap replicates of the interval")
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"seeds must be distinct, got {v}")
         return v
 
 
