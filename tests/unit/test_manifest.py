@@ -152,3 +152,17 @@ def test_look_alikes_join_one_split_and_nothing_else_moves():
         assert out[a] == out[b]
     moved = {i for i in range(60) if base[i] != out[i]}
     assert moved and moved <= set(range(7))  # only members of a scattered look-alike group move
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1 << 20])
+def test_a_csv_that_is_not_utf8_is_refused_naming_its_first_bad_byte(tmp_path: Path, chunk: int):
+    from graftline.data.sources import _check_utf8
+
+    good = ("path,label\n" + "chats/é.png,chat_€\n" * 50).encode()
+    p = tmp_path / "labels.csv"
+    p.write_bytes(good)
+    _check_utf8(p, chunk)  # multi-byte characters split across blocks are fine
+    for bad, at in ((good[:301] + b"\xe9" + good[301:], 301), (good + "é".encode()[:1], len(good))):
+        p.write_bytes(bad)  # a latin-1 byte in the middle; a character cut off at the end
+        with pytest.raises(DataError, match=rf"labels.csv: rule manifest_format: not UTF-8 text \(.* at byte {at}\)"):
+            _check_utf8(p, chunk)

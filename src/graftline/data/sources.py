@@ -8,6 +8,7 @@ unknown split names, a path listed twice, labels equal but for case or spaces, a
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import os
@@ -167,11 +168,7 @@ def _read_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
         recs = [{k: "" if v is None or (isinstance(v, float) and v != v) else str(v) for k, v in rec.items()}
                 for rec in df.to_dict(orient="records")]
         return cols, iter([(i + 1, r) for i, r in enumerate(recs)])
-    try:
-        path.read_text(encoding="utf-8-sig")  # the whole file at once, so that the error can name the byte
-    except UnicodeDecodeError as exc:
-        raise reject(str(path), "manifest_format", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                     "Save the CSV as UTF-8.") from None
+    _check_utf8(path)
     with path.open(encoding="utf-8-sig") as f:  # tolerate a BOM; newlines as read_text reads them
         reader = csv.DictReader(f)
         cols = [c.strip() for c in (reader.fieldnames or [])]
@@ -180,6 +177,24 @@ def _read_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
                 raise reject(f"{path}:{line}", "columns", f"{len(cols) + len(rec[None])} fields in a row under a "
                              f"{len(cols)}-column header", "Quote fields that contain commas.")
     return cols, _csv_records(path)
+
+
+def _check_utf8(path: Path, chunk: int = 1 << 20) -> None:
+    """Refuse a file that is not UTF-8, naming the first bad byte; read in chunks, never the whole text at once."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as f:
+        while True:
+            block = f.read(chunk)
+            pending = len(decoder.getstate()[0])  # the start of a character split across two blocks
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                raise reject(str(path), "manifest_format", f"not UTF-8 text ({exc.reason} at byte "
+                             f"{offset - pending + exc.start})", "Save the CSV as UTF-8.") from None
+            if not block:
+                return
+            offset += len(block)
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
