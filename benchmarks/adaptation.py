@@ -26,17 +26,17 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from graftline.adapt.stage import TRADE_OFF
+from graftline.config import AdaptParams
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "adaptation.json"
-# Each method's recipe (tllib's schedule).
-_BASE = {"lr": 0.003, "backbone_lr": 1.0}  # tllib's schedule; its lr 0.01 with the body at 0.1x: README
+# Each method's recipe: the shipped adapt defaults (params.yaml: tllib's lr 0.01, the body at 0.1x, 900 steps).
+_DEFAULTS = AdaptParams()
+_BASE = {"lr": _DEFAULTS.lr, "backbone_lr": _DEFAULTS.backbone_lr}
 CONFIGS = {
     "source_only": {**_BASE, "trade_off": 0.0},
-    "dann": {**_BASE, "trade_off": 0.3},  # the trade-offs DEV picked with --tune (= adapt/stage.py's TRADE_OFF)
-    "cdan": {**_BASE, "trade_off": 0.1},
-    "mcc": {**_BASE, "trade_off": 1.0},
-    "coral": {**_BASE, "trade_off": 10.0},
-    "im": {**_BASE, "trade_off": 3.0},
+    **{m: {**_BASE, "trade_off": t} for m, t in TRADE_OFF.items() if m != "source_only"},  # DEV's picks (--tune)
 }
 # --tune: each method's trade-off is chosen by DEV (label-free) among these, on a seed outside the evaluated ones.
 GRID = {"dann": [0.1, 0.3, 1.0], "cdan": [0.1, 0.3, 1.0], "mcc": [0.3, 1.0, 3.0], "coral": [10.0, 100.0, 1000.0],
@@ -158,8 +158,8 @@ def main() -> None:
     ap.add_argument("--project", default=str(ROOT))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--methods", nargs="+", default=list(CONFIGS))
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=_DEFAULTS.steps)
+    ap.add_argument("--eval-every", type=int, default=_DEFAULTS.steps // 3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--set", nargs="*", default=[], help="method.key=value overrides, e.g. coral.trade_off=100 or *.lr=0.003")
     ap.add_argument("--out", default=str(OUT))
