@@ -116,6 +116,8 @@ class ZooParams(Section):
     weight_decay: float = Field(0.05, ge=0.0)
     image_size: int = Field(32, ge=8, le=512)
     candidates: list[ZooCandidate] = Field(min_length=1)
+    workers: int = Field(0, ge=0, le=256, description="candidates trained at once, one process each, torch's threads "
+                                                      "shared among them (0 = one per thread)")
 
     @field_validator("candidates")
     @classmethod

@@ -4,18 +4,27 @@ Each candidate is a timm architecture trained from scratch on one source domain 
 with the shared training loop, saved under the saved-model contract as ``models/zoo/<id>.safetensors`` + ``.json``.
 The JSON also records where the source's held-out eval set lives and the accuracy on it, so that forgetting can be
 measured after fine-tuning.
+
+Candidates are independent, so ``zoo.workers`` of them train at once, each in its own (spawned) process with
+torch's threads divided among them: on 2 cores, two candidates with one thread each finish sooner than one after the
+other with two threads each (small convolutions do not use a second thread well; ``benchmarks/zoo.py``). A
+candidate's weights depend on its seed, the params and its thread count, not on which process trained it or in what
+order.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
 
 from graftline.config import ZooParams, section_hash
 from graftline.data.dataset import ArrayData
+from graftline.errors import DataError
 from graftline.eval.logits import accuracy
 from graftline.models import weights
 from graftline.models.zoo import load_source
@@ -27,45 +36,105 @@ from graftline.train.recipe import Recipe
 log = logging.getLogger(__name__)
 
 
+def _threads_and_workers(p: ZooParams) -> tuple[int, int]:
+    """(processes, torch threads each): ``workers: 0`` = one process per torch thread, at most one per candidate."""
+    threads = torch.get_num_threads()
+    workers = min(p.workers or threads, len(p.candidates))
+    return workers, max(1, threads // workers)
+
+
+def _train_candidate(p: ZooParams, i: int, sources_dir: Path, tmp: Path, project_root: Path, threads: int,
+                     bar: bool) -> tuple[ZooCandidate, dict]:
+    """Train ``p.candidates[i]`` with ``threads`` torch threads and save it under ``tmp``; the row and its timing."""
+    torch.set_num_threads(threads)
+    cand = p.candidates[i]
+    size = (p.image_size, p.image_size)
+    src_path = sources_dir / f"{cand.domain}.npz"
+    key = (str(src_path), size)
+    if key not in _SOURCES:  # a process trains several candidates of the same domain: decode it once
+        _SOURCES.clear()
+        _SOURCES[key] = load_source(src_path, size)
+    src = _SOURCES[key]
+    mean, std = [src["x"].mean().item()], [src["x"].std().item()]
+    torch.manual_seed(p.seed + i)  # the initial weights are part of what makes a zoo model reproducible
+    model = weights.create(cand.architecture, len(src["classes"]), 1, cand.model_kwargs)
+    t0 = time.perf_counter()
+    recipe = Recipe(steps=p.steps, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay,
+                    warmup_steps=max(1, p.steps // 10), eval_every=p.steps, augment=True, seed=p.seed + i)
+    fit(model, FitData(ArrayData(src["x"], src["y"]), None, mean, std), recipe,
+        Hooks(desc=f"zoo {cand.id}" if bar else None))
+    eval_acc = accuracy(model, src["x_eval"], src["y_eval"], mean, std)
+    seconds = time.perf_counter() - t0
+    meta = {
+        "architecture": cand.architecture, "model_kwargs": cand.model_kwargs,
+        "num_classes": len(src["classes"]), "in_chans": 1, "input_size": [1, *size],
+        "mean": mean, "std": std, "classes": src["classes"], "source": f"zoo:{cand.id}",
+        "data_hash": src["hash"], "params_hash": section_hash(p),
+        "source_eval": {"data": src_path.resolve().relative_to(project_root.resolve()).as_posix(),
+                        "split": "eval", "accuracy": eval_acc},
+    }
+    digest = weights.save(tmp / cand.id, model, meta)
+    row = ZooCandidate(id=cand.id, architecture=cand.architecture, domain=cand.domain,
+                       source_eval_accuracy=eval_acc, weights_sha256=digest)
+    return row, {"train_seconds": round(seconds, 2), "source_eval_accuracy": eval_acc}
+
+
+_SOURCES: dict = {}
+
+
+def _largest_first(p: ZooParams) -> list[int]:
+    """Candidate indices, most parameters first: the longest runs start first, so no long run is left to train
+    alone at the end while the other processes idle (on the demo's zoo: resnet10t x3, then the smaller nets)."""
+    size = {}
+    for c in p.candidates:
+        key = (c.architecture, repr(sorted(c.model_kwargs.items())))
+        if key not in size:
+            size[key] = sum(t.numel() for t in weights.create(c.architecture, 10, 1, c.model_kwargs).parameters())
+    return sorted(range(len(p.candidates)),
+                  key=lambda i: -size[(p.candidates[i].architecture, repr(sorted(p.candidates[i].model_kwargs.items())))])
+
+
 def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metrics_path: Path | None = None) -> ZooResult:
-    """Train every candidate in ``p.candidates``; write ``out`` (a directory) atomically.
+    """Train every candidate in ``p.candidates``, ``zoo.workers`` at once; write ``out`` (a directory) atomically.
 
     Timings go to ``metrics_path``, not into ``out``: the models' directory must hash the same on every re-run.
     """
-    size = (p.image_size, p.image_size)
-    rows: list[ZooCandidate] = []
-    timings = {}
-    cache: dict[str, dict] = {}
+    from tqdm import tqdm
+
+    missing = sorted({f"{c.domain}.npz" for c in p.candidates if not (sources_dir / f"{c.domain}.npz").is_file()})
+    if missing:
+        raise DataError(f"{sources_dir}: no {', '.join(missing)} for the zoo's candidates. The demo stage renders the "
+                        "source domains: run `dvc repro demo` (or `graftline demo`), or remove those candidates "
+                        "from zoo.candidates.")
+    workers, threads = _threads_and_workers(p)
+    n = len(p.candidates)
+    rows: list[ZooCandidate | None] = [None] * n
+    timings: dict[str, dict] = {}
     with atomic_dir(out) as tmp:
-        for i, cand in enumerate(p.candidates):
-            src_path = sources_dir / f"{cand.domain}.npz"
-            if cand.domain not in cache:
-                cache[cand.domain] = load_source(src_path, size)
-            src = cache[cand.domain]
-            mean, std = [src["x"].mean().item()], [src["x"].std().item()]
-            torch.manual_seed(p.seed + i)  # the initial weights are part of what makes a zoo model reproducible
-            model = weights.create(cand.architecture, len(src["classes"]), 1, cand.model_kwargs)
-            t0 = time.perf_counter()
-            recipe = Recipe(steps=p.steps, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay,
-                            warmup_steps=max(1, p.steps // 10), eval_every=p.steps, augment=True, seed=p.seed + i)
-            fit(model, FitData(ArrayData(src["x"], src["y"]), None, mean, std), recipe, Hooks(desc=f"zoo {cand.id}"))
-            eval_acc = accuracy(model, src["x_eval"], src["y_eval"], mean, std)
-            seconds = time.perf_counter() - t0
-            meta = {
-                "architecture": cand.architecture, "model_kwargs": cand.model_kwargs,
-                "num_classes": len(src["classes"]), "in_chans": 1, "input_size": [1, *size],
-                "mean": mean, "std": std, "classes": src["classes"], "source": f"zoo:{cand.id}",
-                "data_hash": src["hash"], "params_hash": section_hash(p),
-                "source_eval": {"data": src_path.resolve().relative_to(project_root.resolve()).as_posix(),
-                                "split": "eval", "accuracy": eval_acc},
-            }
-            digest = weights.save(tmp / cand.id, model, meta)
-            rows.append(ZooCandidate(id=cand.id, architecture=cand.architecture, domain=cand.domain,
-                                     source_eval_accuracy=eval_acc, weights_sha256=digest))
-            timings[cand.id] = {"train_seconds": round(seconds, 2), "source_eval_accuracy": eval_acc}
-            log.info("zoo: %-32s source eval acc %.3f  (%.1f s)", cand.id, eval_acc, seconds)
-        result = ZooResult(candidates=rows)
+        if workers == 1:
+            jobs = (_train_candidate(p, i, sources_dir, tmp, project_root, threads, True) for i in range(n))
+            done = enumerate(jobs)
+            pool = None
+        else:
+            log.info("zoo: %d candidates, %d at a time (%d torch thread%s each)", n, workers, threads,
+                     "" if threads == 1 else "s")
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            futures = {pool.submit(_train_candidate, p, i, sources_dir, tmp, project_root, threads, False): i
+                       for i in _largest_first(p)}
+            done = ((futures[f], f.result()) for f in as_completed(futures))
+        try:
+            with tqdm(total=n, desc="zoo", unit="model", disable=workers == 1, mininterval=2.0) as bar:
+                for i, (row, timing) in done:
+                    rows[i] = row
+                    timings[row.id] = timing
+                    bar.update(1)
+                    log.info("zoo: %-32s source eval acc %.3f  (%.1f s)", row.id, timing["source_eval_accuracy"],
+                             timing["train_seconds"])
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        result = ZooResult(candidates=[r for r in rows if r is not None])
         result.write(tmp / "zoo.json")
     if metrics_path is not None:
-        write_json_atomic(metrics_path, timings)
+        write_json_atomic(metrics_path, {c.id: timings[c.id] for c in p.candidates})
     return result
