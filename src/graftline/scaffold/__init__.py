@@ -37,7 +37,7 @@ DEMO_PARAMS = """demo:                      # the embedded default (stage `demo`
 """
 ZOO_PARAMS = """
 zoo:                       # stage `zoo`: source models pretrained on the demo's synthetic domains
-  steps: 150
+  steps: 200
   candidates:
     - {id: resnet10t.digits, architecture: resnet10t, domain: digits}
     - {id: resnet10t.letters, architecture: resnet10t, domain: letters}
