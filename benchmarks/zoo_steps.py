@@ -1,10 +1,10 @@
 """How long to pretrain the zoo's source model, chosen on the target's VALIDATION split (the test split stays for the
 verdict).
 
-The selected candidate (``zoo:resnet10t.digits``) is pretrained on the rendered digits exactly as the zoo stage trains
-it (``zoo`` params, one torch thread, seed ``zoo.seed``) for each step count, then fine-tuned with the finetune
-stage's recipe over 5 seeds; prints validation and test accuracy per step count and the one validation prefers last.
-The zoo's source accuracy is saturated (0.999 at 150 steps), so it cannot choose; the target's validation split can.
+The selected candidate (``zoo:resnet10t.digits``) is pretrained on the rendered digits by the zoo stage's own code
+(``train.pretrain._train_candidate``: ``zoo`` params, one torch thread as in a zoo worker) for each step count,
+then fine-tuned with the finetune stage's recipe over 5 seeds; prints validation and test accuracy per step count
+and the one validation prefers last. The zoo's source accuracy is saturated (0.999 at 150 steps), so it cannot choose; the target's validation split can.
 
 Uses a pipeline run in this directory (data/prepared, reports/selection.json): ``make run`` first.
 
@@ -18,6 +18,7 @@ import copy
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,13 +29,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from transfer_vs_scratch import _setup  # noqa: E402
 
-from graftline.data.dataset import ArrayData  # noqa: E402
 from graftline.eval.logits import accuracy  # noqa: E402
 from graftline.models import weights  # noqa: E402
-from graftline.models.zoo import load_source  # noqa: E402
 from graftline.train.finetune import _recipe, init_model  # noqa: E402
 from graftline.train.loop import FitData, fit  # noqa: E402
-from graftline.train.recipe import Recipe  # noqa: E402
+from graftline.train.pretrain import _train_candidate  # noqa: E402
 
 SEEDS = [0, 1, 2, 3, 4]
 OUT = ROOT / "benchmarks" / "results" / "zoo_steps.json"
@@ -44,21 +43,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, nargs="+", default=[150, 200, 300])
     a = ap.parse_args()
-    torch.set_num_threads(1)  # as each zoo worker trains on 2 cores (zoo.workers: 0)
     params, sel, _, meta, splits = _setup()
     z = params.zoo
     index = next(i for i, c in enumerate(z.candidates) if f"zoo:{c.id}" == sel.selected)
     cand = z.candidates[index]
-    src = load_source(ROOT / f"data/demo/sources/{cand.domain}.npz", (z.image_size, z.image_size))
-    mean, std = [src["x"].mean().item()], [src["x"].std().item()]
     rows, t0 = {}, time.perf_counter()
     for steps in a.steps:
-        torch.manual_seed(z.seed + index)  # as the zoo stage seeds this candidate
-        body = weights.create(cand.architecture, len(src["classes"]), 1, cand.model_kwargs)
-        fit(body, FitData(ArrayData(src["x"], src["y"]), None, mean, std),
-            Recipe(steps=steps, batch_size=z.batch_size, lr=z.lr, weight_decay=z.weight_decay,
-                   warmup_steps=max(1, steps // 10), eval_every=steps, augment=True, seed=z.seed + index))
-        src_acc = accuracy(body, src["x_eval"], src["y_eval"], mean, std)
+        with tempfile.TemporaryDirectory() as tmp:  # the zoo stage's own per-candidate training, at `steps`
+            _train_candidate(z.model_copy(update={"steps": steps}), index, ROOT / "data/demo/sources", Path(tmp),
+                             ROOT, 1, False)
+            body, zmeta = weights.load(Path(tmp) / cand.id)
+        mean, std, src_acc = zmeta["mean"], zmeta["std"], zmeta["source_eval"]["accuracy"]
         vals, tests = [], []
         for seed in SEEDS:
             torch.manual_seed(seed)  # the finetune stage's order: load, seed, then the new head

@@ -43,6 +43,9 @@ def _threads_and_workers(p: ZooParams) -> tuple[int, int]:
     return workers, max(1, threads // workers)
 
 
+_SOURCES: dict = {}  # (source file, size) -> load_source's tensors, per process, for one run_zoo
+
+
 def _train_candidate(p: ZooParams, i: int, sources_dir: Path, tmp: Path, project_root: Path, threads: int,
                      bar: bool) -> tuple[ZooCandidate, dict]:
     """Train ``p.candidates[i]`` with ``threads`` torch threads and save it under ``tmp``; the row and its timing."""
@@ -51,8 +54,7 @@ def _train_candidate(p: ZooParams, i: int, sources_dir: Path, tmp: Path, project
     size = (p.image_size, p.image_size)
     src_path = sources_dir / f"{cand.domain}.npz"
     key = (str(src_path), size)
-    if key not in _SOURCES:  # a process trains several candidates of the same domain: decode it once
-        _SOURCES.clear()
+    if key not in _SOURCES:  # a process trains several candidates of each domain: decode each domain once
         _SOURCES[key] = load_source(src_path, size)
     src = _SOURCES[key]
     mean, std = [src["x"].mean().item()], [src["x"].std().item()]
@@ -79,19 +81,19 @@ def _train_candidate(p: ZooParams, i: int, sources_dir: Path, tmp: Path, project
     return row, {"train_seconds": round(seconds, 2), "source_eval_accuracy": eval_acc}
 
 
-_SOURCES: dict = {}
-
-
 def _largest_first(p: ZooParams) -> list[int]:
     """Candidate indices, most parameters first: the longest runs start first, so no long run is left to train
     alone at the end while the other processes idle (on the demo's zoo: resnet10t x3, then the smaller nets)."""
-    size = {}
-    for c in p.candidates:
+    counted: dict[tuple, int] = {}
+
+    def n_params(c) -> int:
         key = (c.architecture, repr(sorted(c.model_kwargs.items())))
-        if key not in size:
-            size[key] = sum(t.numel() for t in weights.create(c.architecture, 10, 1, c.model_kwargs).parameters())
-    return sorted(range(len(p.candidates)),
-                  key=lambda i: -size[(p.candidates[i].architecture, repr(sorted(p.candidates[i].model_kwargs.items())))])
+        if key not in counted:
+            counted[key] = sum(t.numel() for t in weights.create(c.architecture, 10, 1, c.model_kwargs).parameters())
+        return counted[key]
+
+    sizes = [n_params(c) for c in p.candidates]
+    return sorted(range(len(sizes)), key=lambda i: -sizes[i])
 
 
 def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metrics_path: Path | None = None) -> ZooResult:
@@ -108,8 +110,7 @@ def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metr
                         "from zoo.candidates.")
     workers, threads = _threads_and_workers(p)
     n = len(p.candidates)
-    rows: list[ZooCandidate | None] = [None] * n
-    timings: dict[str, dict] = {}
+    trained: dict[int, tuple[ZooCandidate, dict]] = {}  # candidate index -> (row, timing), in completion order
     with atomic_dir(out) as tmp:
         if workers == 1:
             jobs = (_train_candidate(p, i, sources_dir, tmp, project_root, threads, True) for i in range(n))
@@ -125,16 +126,16 @@ def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metr
         try:
             with tqdm(total=n, desc="zoo", unit="model", disable=workers == 1, mininterval=2.0) as bar:
                 for i, (row, timing) in done:
-                    rows[i] = row
-                    timings[row.id] = timing
+                    trained[i] = row, timing
                     bar.update(1)
                     log.info("zoo: %-32s source eval acc %.3f  (%.1f s)", row.id, timing["source_eval_accuracy"],
                              timing["train_seconds"])
         finally:
+            _SOURCES.clear()  # decoded sources live for one zoo run (this process's; each worker process ends with it)
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-        result = ZooResult(candidates=[r for r in rows if r is not None])
+        result = ZooResult(candidates=[trained[i][0] for i in range(n)])
         result.write(tmp / "zoo.json")
     if metrics_path is not None:
-        write_json_atomic(metrics_path, {c.id: timings[c.id] for c in p.candidates})
+        write_json_atomic(metrics_path, {trained[i][0].id: trained[i][1] for i in range(n)})
     return result
