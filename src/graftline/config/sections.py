@@ -17,7 +17,7 @@ from graftline.config.base import Section
 from graftline.config.training import REGULARIZERS, STRATEGIES, CheckParams, FinetuneParams  # noqa: F401
 
 COLOR_MODES = ("auto", "grayscale", "rgb")
-ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
+ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "sfda", "ensemble")
 
 
 class DemoParams(Section):

@@ -19,3 +19,4 @@ from graftline.select.estimators.leep import leep  # noqa: E402,F401
 from graftline.select.estimators.nce import nce  # noqa: E402,F401
 from graftline.select.estimators.h_score import h_score  # noqa: E402,F401
 from graftline.select.estimators.knn import knn_accuracy  # noqa: E402,F401
+from graftline.select.estimators.sfda import sfda  # noqa: E402,F401
