@@ -1,0 +1,103 @@
+"""The docs cannot go stale unnoticed: the generated reference pages match the config models and the typer app
+(tools/reference.py), and every source path, `graftline <command>` and params key the README and docs/ name exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tools import reference
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+SECTIONS = "demo|data|validate|zoo|select|finetune|check|export|adapt"
+# A params key: `<section>.<key>[.<key>...]`, not part of a longer dotted name (graftline.data.images) or a path
+# (metrics/check.json), and not a file name (select.json).
+PARAM = re.compile(rf"(?<![\w./-])(?:{SECTIONS})(?:\.[a-z_][a-z0-9_]*)+(?![\w(/-])")
+FILE_SUFFIXES = {"json", "yaml", "yml", "py", "csv", "html", "png", "onnx", "md", "lock", "npz", "pt", "tmpl",
+                 "safetensors", "sqlite", "txt", "parquet", "toml", "dvc"}
+PATH = re.compile(r"(?<![\w./-])((?:src|tests|tools|benchmarks|flows)/[\w./-]*\w)")
+CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
+COMMAND = re.compile(r"(?<![\w/.-])graftline[ \t]+(?:\[[^\]]*\][ \t]+)*([a-z][a-z_-]*)")
+
+
+def code_spans(text: str) -> list[str]:
+    return CODE.findall(text)
+
+
+def params_mentions(text: str) -> set[str]:
+    found = set()
+    for span in code_spans(text):
+        for m in PARAM.finditer(span):
+            key = m.group(0)
+            if key.rsplit(".", 1)[-1] not in FILE_SUFFIXES:
+                found.add(key)
+    return found
+
+
+def path_mentions(text: str) -> set[str]:
+    return {m.group(1) for m in PATH.finditer(text) if "<" not in m.group(1) and "*" not in m.group(1)}
+
+
+def command_mentions(text: str) -> set[str]:
+    return {m.group(1) for span in code_spans(text) for m in COMMAND.finditer(span)}
+
+
+def _stale(kind: str, check) -> list[str]:
+    return [f"{doc.relative_to(REPO)}: {name}" for doc in DOCS for name in sorted(kind_of(doc, kind)) if not check(name)]
+
+
+def kind_of(doc: Path, kind: str) -> set[str]:
+    text = doc.read_text(encoding="utf-8")
+    return {"params": params_mentions, "paths": path_mentions, "commands": command_mentions}[kind](text)
+
+
+def test_reference_pages_are_regenerated():
+    stale = reference.stale_pages()
+    assert not stale, (f"{', '.join(str(p.relative_to(REPO)) for p in stale)} differ from the config models / the "
+                       "typer app: run `make docs` (python -m tools.reference --write) and commit the pages")
+
+
+def test_reference_covers_every_key_and_command():
+    params_page = reference.params_page()
+    missing = [k for k in reference.params_keys() if f"`{k}`" not in params_page]
+    assert not missing, missing
+    cli_page = reference.cli_page()
+    assert all(f"## `graftline {c}`" in cli_page for c in reference.cli_commands())
+    assert "`--top-k`" in cli_page and "`--candidate`" in cli_page  # options of the commands, not only their names
+
+
+def _module(name: str) -> bool:
+    """`data.images.load_image` names graftline.data.images, not a params key."""
+    base = REPO / "src" / "graftline" / Path(*name.split(".")[:2])
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def test_every_params_key_named_in_the_docs_exists():
+    keys = reference.params_keys()
+    stale = _stale("params", lambda k: k in keys or _module(k))
+    assert not stale, "params keys the config models do not accept (src/graftline/config):\n" + "\n".join(stale)
+
+
+def test_every_source_path_named_in_the_docs_exists():
+    stale = _stale("paths", lambda p: (REPO / p.rstrip("/.")).exists())
+    assert not stale, "paths that are not in the tree:\n" + "\n".join(stale)
+
+
+def test_every_graftline_command_named_in_the_docs_exists():
+    commands = reference.cli_commands()
+    stale = _stale("commands", lambda c: c in commands)
+    assert not stale, "graftline commands the typer app does not have (src/graftline/cli.py):\n" + "\n".join(stale)
+
+
+@pytest.mark.parametrize("text, kind, expected", [
+    ("set `finetune.lrr: 1` and `-S check.seeds=[0,1,2]`", "params", {"finetune.lrr", "check.seeds"}),
+    ("`metrics/check.json`, `graftline.data.images`, `select.json`, prose finetune.lr", "params", set()),
+    ("see src/graftline/train/gone.py and `src/graftline/adapt/<method>.py`", "paths", {"src/graftline/train/gone.py"}),
+    ("```\ngraftline [--project DIR] nosuchcmd\ngraftline --help\n```", "commands", {"nosuchcmd"}),
+])
+def test_the_checks_catch_stale_mentions(text, kind, expected):
+    found = {"params": params_mentions, "paths": path_mentions, "commands": command_mentions}[kind](text)
+    assert found == expected
