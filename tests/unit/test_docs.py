@@ -18,9 +18,12 @@ SECTIONS = "demo|data|validate|zoo|select|finetune|check|export|adapt"
 PARAM = re.compile(rf"(?<![\w./-])(?:{SECTIONS})(?:\.[a-z_][a-z0-9_]*)+(?![\w(/-])")
 FILE_SUFFIXES = {"json", "yaml", "yml", "py", "csv", "html", "png", "onnx", "md", "lock", "npz", "pt", "tmpl",
                  "safetensors", "sqlite", "txt", "parquet", "toml", "dvc"}
-PATH = re.compile(r"(?<![\w./-])((?:src|tests|tools|benchmarks|flows)/[\w./-]*\w)")
+PATH = re.compile(r"(?<![\w./-])((?:src|tests|tools|benchmarks|flows)/[\w./<>*{},-]*[\w>*}])")
 CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
-COMMAND = re.compile(r"(?<![\w/.-])graftline[ \t]+(?:\[[^\]]*\][ \t]+)*([a-z][a-z_-]*)")
+# `graftline <command>` where a command line starts (a code line, an inline span, after && ; | $ or torchrun's
+# --no-python), not "a graftline saved model" in a comment.
+COMMAND = re.compile(r"(?:^|&&|;|\||\$|--no-python|cmd:|`)[ \t]*graftline[ \t]+(?:\[[^\]]*\][ \t]+)*([a-z][a-z_-]*)",
+                     re.M)
 
 
 def code_spans(text: str) -> list[str]:
@@ -38,7 +41,7 @@ def params_mentions(text: str) -> set[str]:
 
 
 def path_mentions(text: str) -> set[str]:
-    return {m.group(1) for m in PATH.finditer(text) if "<" not in m.group(1) and "*" not in m.group(1)}
+    return {m.group(1) for m in PATH.finditer(text) if not set("<*{") & set(m.group(1))}
 
 
 def command_mentions(text: str) -> set[str]:
@@ -92,11 +95,38 @@ def test_every_graftline_command_named_in_the_docs_exists():
     assert not stale, "graftline commands the typer app does not have (src/graftline/cli.py):\n" + "\n".join(stale)
 
 
+LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]+))?\)")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_relative_link_and_anchor_resolves():
+    broken = []
+    for doc in DOCS:
+        for target, anchor in LINK.findall(doc.read_text(encoding="utf-8")):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path = (doc.parent / target).resolve() if target else doc
+            if not path.exists():
+                broken.append(f"{doc.relative_to(REPO)}: {target}")
+            elif anchor and path.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
+                if anchor not in {slug(h) for h in headings}:
+                    broken.append(f"{doc.relative_to(REPO)}: {target}#{anchor}")
+    assert not broken, "links to missing files or headings:\n" + "\n".join(broken)
+
+
 @pytest.mark.parametrize("text, kind, expected", [
     ("set `finetune.lrr: 1` and `-S check.seeds=[0,1,2]`", "params", {"finetune.lrr", "check.seeds"}),
     ("`metrics/check.json`, `graftline.data.images`, `select.json`, prose finetune.lr", "params", set()),
     ("see src/graftline/train/gone.py and `src/graftline/adapt/<method>.py`", "paths", {"src/graftline/train/gone.py"}),
-    ("```\ngraftline [--project DIR] nosuchcmd\ngraftline --help\n```", "commands", {"nosuchcmd"}),
+    ("```\ngraftline [--project DIR] nosuchcmd\ngraftline --help  # a graftline saved model\n```", "commands",
+     {"nosuchcmd"}),
+    ("`cd p && graftline gone`, torchrun --no-python graftline x", "commands", {"gone"}),
 ])
 def test_the_checks_catch_stale_mentions(text, kind, expected):
     found = {"params": params_mentions, "paths": path_mentions, "commands": command_mentions}[kind](text)
