@@ -28,8 +28,6 @@ NO_DESCRIPTION = "(no description)"
 
 
 # ---------------------------------------------------------------- params.yaml
-
-
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model an annotation holds (itself, in a list, or in a union), if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -57,27 +55,19 @@ def _type_name(annotation: Any) -> str:
 def _bounds(field) -> str:
     words = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "min_length": "length ≥", "max_length": "length ≤",
              "pattern": "matches"}
-    parts = []
-    for meta in field.metadata:
-        for attr, word in words.items():
-            value = getattr(meta, attr, None)
-            if value is not None:
-                parts.append(f"{word} `{value}`" if attr == "pattern" else f"{word} {value}")
-    return ", ".join(parts)
+    return ", ".join(f"{word} `{v}`" if attr == "pattern" else f"{word} {v}" for meta in field.metadata
+                     for attr, word in words.items() if (v := getattr(meta, attr, None)) is not None)
 
 
 def _value(value: Any) -> str:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", by_alias=True)
-    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-    text = text.removesuffix("\n...").removesuffix("...").strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
     return f"`{text}`" if len(text) <= 60 else "(long; see params.yaml)"
 
 
 def _default(field) -> Any:
-    if field.default_factory is not None:
-        return field.default_factory()
-    return field.default
+    return field.default_factory() if field.default_factory is not None else field.default
 
 
 def _cell(text: str) -> str:
@@ -129,8 +119,7 @@ def _rows(model: type[BaseModel], prefix: str, repo_values: Any, out: list[tuple
         rows.append(f"| `{dotted}` | {_type_name(field.annotation)} | {'required' if required else _value(default)} "
                     f"| {_value(repo) if differs else ''} | {meaning}{'; ' + bounds if bounds else ''} |")
         if sub is not None:
-            sub_repo = repo if isinstance(repo, dict) else None
-            nested.append((sub, dotted, sub_repo))
+            nested.append((sub, dotted, repo if isinstance(repo, dict) else None))
     out.append((prefix, rows))
     for sub, dotted, sub_repo in nested:
         _rows(sub, dotted, sub_repo, out, comments)
@@ -173,13 +162,9 @@ def params_keys() -> set[str]:
 
 
 # ---------------------------------------------------------------- the typer app
-
-
 def _click_group():
     import typer.main
-
-    from graftline.cli import app
-
+    from graftline.cli import app  # noqa: I001 - the app is only imported when a CLI page is asked for
     return typer.main.get_command(app)
 
 
@@ -232,15 +217,12 @@ def cli_page() -> str:
 
 
 # ---------------------------------------------------------------- entry point
-
-
 def pages() -> dict[Path, str]:
     return {PARAMS_PAGE: params_page(), CLI_PAGE: cli_page()}
 
 
 def stale_pages() -> list[Path]:
-    return [path for path, text in pages().items()
-            if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    return [p for p, text in pages().items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
 
 
 def main(argv: list[str] | None = None) -> int:
