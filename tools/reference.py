@@ -183,11 +183,11 @@ def _param_row(p) -> str:
         kind = _type_name(annotation) if annotation is not None else getattr(getattr(p, "type", None), "name", "")
         kind = kind.replace("PosixPath", "Path")
         if getattr(p, "multiple", False) and is_option:
-            kind += " (repeatable)"
+            kind = kind.removeprefix("list[").removesuffix("]") + " (repeatable)"
     default = "required" if p.required else ("" if p.default in (None, False, ()) else f"`{p.default}`")
     low, high = getattr(p, "min", None), getattr(p, "max", None)
     bounds = ", ".join(x for x in (f"≥ {low}" if low is not None else "", f"≤ {high}" if high is not None else "") if x)
-    help_text = _cell(getattr(p, "help", None) or NO_DESCRIPTION) + (f"; {bounds}" if bounds else "")
+    help_text = _cell(getattr(p, "help", None) or NO_DESCRIPTION).rstrip(".") + (f"; {bounds}" if bounds else "")
     return f"| {names} | {kind} | {default} | {help_text} |"
 
 
@@ -207,10 +207,10 @@ def cli_page() -> str:
              "## Global options", "", *_params_table(group.params)]
     for name, cmd in group.commands.items():
         usage = " ".join(x for x in (
-            "graftline", name, *(f"[{p.name.upper()}]" if not p.required else p.name.upper()
-                                 for p in cmd.params if not (p.opts and p.opts[0].startswith("-"))),
-            "[OPTIONS]" if any(p.opts and p.opts[0].startswith("-") and p.name != "help" for p in cmd.params) else ""
-        ) if x)
+            "graftline", name,
+            "[OPTIONS]" if any(p.opts and p.opts[0].startswith("-") and p.name != "help" for p in cmd.params) else "",
+            *(f"[{p.name.upper()}]" if not p.required else p.name.upper()
+              for p in cmd.params if not (p.opts and p.opts[0].startswith("-")))) if x)
         lines += [f"## `graftline {name}`", "", _cell(cmd.help or NO_DESCRIPTION), "", "```", usage, "```", "",
                   *_params_table(cmd.params)]
     return "\n".join(lines)
