@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 from tools import reference
@@ -24,6 +26,11 @@ CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
 # --no-python), not "a graftline saved model" in a comment.
 COMMAND = re.compile(r"(?:^|&&|;|\||\$|--no-python|cmd:|`)[ \t]*graftline[ \t]+(?:\[[^\]]*\][ \t]+)*([a-z][a-z_-]*)",
                      re.M)
+
+
+OUTPUT = re.compile(r"(?<![\w./-])((?:metrics|models|reports)/[\w./<>*{},@-]*)")
+# Written only with `validate.data_docs: true`, and not a DVC output (GX's own site, regenerated each time).
+UNDECLARED_OUTPUTS = {"reports/gx_data_docs"}
 
 
 def code_spans(text: str) -> list[str]:
@@ -48,13 +55,46 @@ def command_mentions(text: str) -> set[str]:
     return {m.group(1) for span in code_spans(text) for m in COMMAND.finditer(span)}
 
 
+def output_mentions(text: str) -> set[str]:
+    """Output paths (metrics/, models/, reports/) in code; module names (`models/candidates.py`) are not outputs."""
+    return {m.rstrip("/.,") for span in code_spans(text) for m in OUTPUT.findall(span) if not m.endswith(".py")}
+
+
+def dvc_outputs() -> set[str]:
+    """Every out, metrics and plots path of dvc.yaml, with `${item}` as a wildcard."""
+    found = set()
+    for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values():
+        body = stage.get("do", stage)
+        for key in ("outs", "metrics", "plots"):
+            found |= {next(iter(o)) if isinstance(o, dict) else o for o in body.get(key) or []}
+    return {re.sub(r"\$\{[^}]*\}", "*", o) for o in found | UNDECLARED_OUTPUTS}
+
+
+def _expand(mention: str) -> list[str]:
+    """`metrics/{zoo,check}.json` -> each path; `<S>` and `*` become wildcards."""
+    brace = re.search(r"\{([^{}]*)\}", mention)
+    if brace is None:
+        return [re.sub(r"<[^>]*>", "*", mention)]
+    return [x for alt in brace.group(1).split(",") for x in _expand(mention[:brace.start()] + alt + mention[brace.end():])]
+
+
+def _within(mention: str, out: str) -> bool:
+    """The mention is the output, a file inside it, or a folder above it (segment by segment, wildcards both ways)."""
+    return all(fnmatch.fnmatch(a, b) or fnmatch.fnmatch(b, a) for a, b in zip(mention.split("/"), out.split("/")))
+
+
+def is_output(mention: str, outs: set[str]) -> bool:
+    return all(any(_within(m, o) for o in outs) for m in _expand(mention))
+
+
 def _stale(kind: str, check) -> list[str]:
     return [f"{doc.relative_to(REPO)}: {name}" for doc in DOCS for name in sorted(kind_of(doc, kind)) if not check(name)]
 
 
 def kind_of(doc: Path, kind: str) -> set[str]:
     text = doc.read_text(encoding="utf-8")
-    return {"params": params_mentions, "paths": path_mentions, "commands": command_mentions}[kind](text)
+    return {"params": params_mentions, "paths": path_mentions, "commands": command_mentions,
+            "outputs": output_mentions}[kind](text)
 
 
 def test_reference_pages_are_regenerated():
@@ -93,6 +133,21 @@ def test_every_graftline_command_named_in_the_docs_exists():
     commands = reference.cli_commands()
     stale = _stale("commands", lambda c: c in commands)
     assert not stale, "graftline commands the typer app does not have (src/graftline/cli.py):\n" + "\n".join(stale)
+
+
+def test_every_output_path_named_in_the_docs_is_a_dvc_output():
+    outs = dvc_outputs()
+    stale = _stale("outputs", lambda m: is_output(m, outs))
+    assert not stale, "output paths that no stage of dvc.yaml writes:\n" + "\n".join(stale)
+
+
+def test_the_output_check_catches_old_paths():
+    outs = dvc_outputs()
+    assert is_output("metrics/finetune/seed-<S>.json", outs) and is_output("reports/figures/*.png", outs)
+    assert is_output("metrics/{zoo,check}.json", outs) and is_output("models/finetuned/seed-0/model.json", outs)
+    # the README once named these; the files are per seed
+    assert not is_output("metrics/finetune.json", outs) and not is_output("metrics/finetune/curves.png", outs)
+    assert not is_output("metrics/{zoo,finetune}.json", outs)
 
 
 LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]+))?\)")
