@@ -10,6 +10,34 @@ from typing import Optional
 import typer
 
 
+def cli_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(usage errors, aborts) of every click the app may raise: typer >= 0.29 vendors click as ``typer._click``,
+    older typers raise the installed click's classes, so both are caught whichever version is installed."""
+    import importlib
+
+    usage, aborts = [], [typer.Abort] if hasattr(typer, "Abort") else []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        usage.append(mod.ClickException)
+        if hasattr(mod, "Abort"):
+            aborts.append(mod.Abort)
+    return tuple(usage), tuple(aborts)
+
+
+def usage_paragraph(exc: Exception, cmd: str) -> str:
+    """A usage error as one paragraph: what is wrong, the command's usage line, where the help is."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else " ".join(filter(None, ["graftline", cmd]))
+    usage = ""
+    if ctx is not None:
+        usage = " ".join(ctx.get_usage().split())  # "Usage: graftline init [OPTIONS] DIRECTORY" on one line
+    msg = " ".join(exc.format_message().split())
+    return f"{path}: error: {msg.rstrip('.')}. {usage} (`{path} --help` lists the options).".replace("  ", " ")
+
+
 def init(
     directory: Path = typer.Argument(..., help="The new project's folder (new or empty)."),
     images: Optional[Path] = typer.Option(None, "--images", help="Your images: a folder laid out <class>/<image>."),
@@ -49,6 +77,6 @@ def predict(
     from graftline.export.predict import render
 
     if fmt not in ("text", "json", "csv"):
-        raise typer.BadParameter(f"--format must be text, json or csv, not {fmt!r}")
+        raise typer.BadParameter(f"must be text, json or csv, not {fmt!r}", param_hint="'--format'")
     results = run_predict(model if model.is_absolute() else ctx.obj["root"] / model, images, top_k, batch_size)
     typer.echo(render(results, fmt))

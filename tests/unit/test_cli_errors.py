@@ -1,0 +1,55 @@
+"""One error contract for the command line: every usage error is one paragraph on stderr and exit 2 (1 means a gate
+failed), never a traceback, whichever click typer raises (typer >= 0.29 vendors it as ``typer._click``)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from graftline.cli import main
+
+USAGE_ERRORS = {
+    "unknown command": ["nosuchcmd"],
+    "missing argument": ["init"],
+    "unknown option": ["init", "p", "--bogus"],
+    "value out of range": ["init", "p", "--images", "shapes", "--steps", "-3"],
+    "value of the wrong type": ["init", "p", "--images", "shapes", "--seeds", "three"],
+    "value not in the choices": ["predict", "x.png", "--format", "xml"],
+    "option without its value": ["predict", "x.png", "--top-k"],
+}
+
+
+def _run_main(monkeypatch, capsys, argv):
+    monkeypatch.setattr(sys, "argv", ["graftline", *argv])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out = capsys.readouterr()
+    return exited.value.code, out.out, out.err
+
+
+@pytest.mark.parametrize("case", sorted(USAGE_ERRORS))
+def test_usage_error_is_one_paragraph_and_exit_2(case, monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)  # nothing may be created by a refused command
+    code, out, err = _run_main(monkeypatch, capsys, USAGE_ERRORS[case])
+    assert code == 2, (case, out, err)
+    assert "Traceback" not in out + err
+    assert err.startswith("graftline") and ": error: " in err and err.count("\n") == 1, err  # one paragraph
+    assert "--help" in err  # where to read more
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_installed_entry_point_prints_no_traceback(tmp_path):
+    """The same through a real process: what a user's shell sees (stderr and exit status)."""
+    proc = subprocess.run([sys.executable, "-c", "from graftline.cli import main; main()",
+                           "init", "p", "--images", "shapes", "--steps", "-3"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "Invalid value for '--steps'" in proc.stderr
+
+
+def test_a_graftline_error_keeps_its_own_exit_code(monkeypatch, capsys, tmp_path):
+    """Bad input found by graftline itself (not by the parser) is exit 2 too, with the fix in its message."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run_main(monkeypatch, capsys, ["init", "p", "--images", str(tmp_path / "missing")])
+    assert code == 2 and "Traceback" not in err and "graftline init: error:" in err
