@@ -53,3 +53,22 @@ def test_a_graftline_error_keeps_its_own_exit_code(monkeypatch, capsys, tmp_path
     monkeypatch.chdir(tmp_path)
     code, _, err = _run_main(monkeypatch, capsys, ["init", "p", "--images", str(tmp_path / "missing")])
     assert code == 2 and "Traceback" not in err and "graftline init: error:" in err
+
+
+def test_a_diverging_fit_is_a_model_error_naming_the_steps_and_the_fix():
+    """A NaN loss stops training with the steps and the fix (not a NaN model saved as if it had trained)."""
+    import torch
+
+    from graftline.data.dataset import ArrayData
+    from graftline.errors import ModelError
+    from graftline.models import weights
+    from graftline.train.loop import FitData, fit
+    from graftline.train.recipe import Recipe
+    from tests.conftest import toy_bars
+
+    x, y = toy_bars(32, 0)
+    x = x.clone()
+    x[0] = float("nan")  # one poisoned image: every batch that holds it has a NaN loss
+    recipe = Recipe(steps=6, batch_size=32, lr=0.01, eval_every=3, augment=False, device="cpu")
+    with pytest.raises(ModelError, match=r"not finite\) in steps 1-3 of 6 .*Fix: lower the learning rate"):
+        fit(weights.create("test_resnet", 3, 1), FitData(ArrayData(x, y), None, [0.5], [0.25]), recipe)
