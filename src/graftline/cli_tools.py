@@ -78,5 +78,12 @@ def predict(
 
     if fmt not in ("text", "json", "csv"):
         raise typer.BadParameter(f"must be text, json or csv, not {fmt!r}", param_hint="'--format'")
+    from graftline.errors import DataError
+    from graftline.export.predict import expand
+
+    if not expand(images):
+        raise DataError(f"no images to classify in {', '.join(map(str, images))} (looked for image files, recursively "
+                        "in folders, or the 'path' column of a CSV). Fix: give image files or a folder that holds "
+                        "them.")
     results = run_predict(model if model.is_absolute() else ctx.obj["root"] / model, images, top_k, batch_size)
     typer.echo(render(results, fmt))

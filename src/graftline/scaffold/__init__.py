@@ -24,6 +24,7 @@ from pathlib import Path
 
 from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import ConfigError
+from graftline.scaffold.checks import check_init_data
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
     directory = directory.resolve()
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{directory}: not empty. graftline init makes a new project; give a new or empty folder.")
+    check_init_data(images, csv)  # refuse data that cannot train a classifier before anything is created
     directory.mkdir(parents=True, exist_ok=True)
     data_dir = source_path if images is not None else source_path.parent
     n_images = count_images(data_dir)

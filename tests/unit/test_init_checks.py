@@ -1,0 +1,67 @@
+"""graftline init refuses data that cannot train a classifier (exit 2, the fix in the message, nothing created), and
+predict refuses an empty input instead of printing a blank line."""
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import cli
+from tests.unit.test_manifest import make_folder
+
+
+def _flat(root: Path, n: int = 6) -> Path:
+    root.mkdir(parents=True)
+    for i in range(n):
+        Image.new("L", (12, 10), i * 20).save(root / f"{i}.png")
+    return root
+
+
+CASES = {
+    "no images": (lambda p: (p.mkdir(), p)[1], ["holds no images", "Fix: point --images at a folder with one "
+                                                "subfolder per class"]),
+    "empty class folders": (lambda p: ((p / "cat").mkdir(parents=True), p)[1], ["holds no images"]),
+    "no class folders": (_flat, ["6 images but no class folders", "0.png lies directly in it",
+                                 "Fix: move the images into one subfolder per class", "--csv"]),
+    "one class": (lambda p: make_folder(p, per_class=5, classes=("circle",)),
+                  ["one class ('circle', 5 images)", "predicts 'circle' for everything", "Fix: add a folder"]),
+    "a class too small to split": (lambda p: (make_folder(p, per_class=5, classes=("cat", "dog")),
+                                              [f.unlink() for f in sorted((p / "dog").iterdir())[2:]], p)[2],
+                                   ["too few images to split in class 'dog' (2)", "at least 3",
+                                    "Fix: add images to those classes"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_init_refuses_data_that_cannot_work(case, tmp_path: Path):
+    make, expected = CASES[case]
+    images = make(tmp_path / "imgs")
+    r = cli("init", str(tmp_path / "proj"), "--images", str(images), cwd=tmp_path)
+    assert r.returncode == 2, (case, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    for fragment in expected:
+        assert fragment in r.stderr, (fragment, r.stderr)
+    assert not (tmp_path / "proj").exists()  # nothing created
+
+
+def test_init_refuses_a_one_class_csv(tmp_path: Path):
+    images = make_folder(tmp_path / "imgs", per_class=4, classes=("cat",))
+    (images / "labels.csv").write_text("path,label\n" + "".join(f"cat/{i}.png,cat\n" for i in range(4)))
+    r = cli("init", str(tmp_path / "proj"), "--csv", str(images / "labels.csv"), cwd=tmp_path)
+    assert r.returncode == 2 and "one class ('cat', 4 images)" in r.stderr
+    assert not (tmp_path / "proj").exists()
+
+
+def test_init_accepts_the_smallest_data_that_splits(tmp_path: Path):
+    """Three images in each of two classes: one per split, so the check is not stricter than prepare needs."""
+    from graftline.scaffold.checks import check_init_data
+
+    found = check_init_data(make_folder(tmp_path / "imgs", per_class=3), None)
+    assert found.classes == ["cat", "dog"] and len(found) == 6
+
+
+def test_predict_on_an_empty_folder_is_an_error(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    r = cli("predict", str(tmp_path / "empty"), cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert "no images to classify in" in r.stderr and "Fix:" in r.stderr
