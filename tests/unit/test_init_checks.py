@@ -65,3 +65,36 @@ def test_predict_on_an_empty_folder_is_an_error(tmp_path: Path):
     r = cli("predict", str(tmp_path / "empty"), cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == ""
     assert "no images to classify in" in r.stderr and "Fix:" in r.stderr
+
+
+HUB_MISS = r"""
+from pathlib import Path
+from graftline.models.candidates import Candidate, load
+from graftline.errors import ModelError
+try:
+    load(Candidate("hub:resnet18.a1_in1k", "hub", "resnet18.a1_in1k"), Path("."))
+except ModelError as exc:
+    print("ModelError:", exc)
+"""
+
+
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE=1", "no network"])
+def test_a_hub_candidate_missing_offline_is_one_line_not_retries(offline, tmp_path: Path):
+    """Not cached and no hub: one line naming the cache folder and the fix, without huggingface_hub's retries."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hub"))
+    if offline == "HF_HUB_OFFLINE=1":
+        env["HF_HUB_OFFLINE"] = "1"
+    else:
+        env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # the discard port: nothing listens, the connection is refused
+    r = subprocess.run([sys.executable, "-c", HUB_MISS], env=env, capture_output=True, text=True, timeout=120)
+    (line,) = [ln for ln in r.stdout.splitlines() if ln.startswith("ModelError:")]
+    assert "candidate hub:resnet18.a1_in1k: not in the Hugging Face cache at " in line
+    assert str(tmp_path / "hub" / "models--timm--resnet18.a1_in1k") in line
+    assert ("HF_HUB_OFFLINE is set" if offline == "HF_HUB_OFFLINE=1" else "127.0.0.1:9 is unreachable") in line
+    assert "hf download timm/resnet18.a1_in1k" in line and "file: or zoo: candidate" in line
+    assert "Retrying" not in r.stdout + r.stderr
