@@ -208,10 +208,11 @@ def summary() -> None:
     typer.echo(headline(proj))
 
 
-from graftline import cli_tools  # noqa: E402 - registered after the app exists
+from graftline import cli_params, cli_tools  # noqa: E402 - registered after the app exists
 
 app.command()(cli_tools.init)
 app.command()(cli_tools.predict)
+app.command()(cli_params.params)
 
 
 def main() -> None:
@@ -220,8 +221,7 @@ def main() -> None:
     log.setup_logging()
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     cmd = next((a for a in sys.argv[1:] if a in names), "")
-    usage_errors, aborts = cli_tools.cli_exception_types()
-    code, outcome = 0, "ok"
+    (usage_errors, aborts), code, outcome = cli_tools.cli_exception_types(), 0, "ok"
     try:
         rv = app(standalone_mode=False, prog_name="graftline")
         code = rv if isinstance(rv, int) else 0

@@ -45,7 +45,8 @@ def init(
     in_place: bool = typer.Option(False, "--in-place", help="Reference the images where they are (no copy, no "
                                   "dvc add)."),
     candidate: Optional[list[str]] = typer.Option(None, "--candidate", help="A source candidate (hub:<timm name> "
-                                                  "or file:<path>); repeat for several. Default: two ImageNet CNNs."),
+                                                  "or file:<path>); repeat for several. Default: two ImageNet CNNs if "
+                                                  "the Hugging Face cache has them, else the demo zoo."),
     with_demo_zoo: bool = typer.Option(False, "--with-demo-zoo", help="Also the demo and zoo stages."),
     steps: int = typer.Option(300, min=1, help="finetune.steps"),
     batch_size: int = typer.Option(32, min=1, help="finetune.batch_size"),
@@ -53,12 +54,18 @@ def init(
                                              "(5: benchmarks/gate.py)"),
 ) -> None:
     """A new project around your own images: dvc.yaml, params.yaml, prefect.yaml, git + DVC, images tracked."""
-    from graftline.scaffold import init_project
+    from graftline.scaffold import DEFAULT_CANDIDATES, init_project
+    from graftline.scaffold.checks import candidates_here
 
+    note = None
+    if candidate is None:  # the defaults this machine has: cached ImageNet models, else the demo zoo
+        candidate, with_demo_zoo, note = candidates_here(DEFAULT_CANDIDATES, with_demo_zoo)
     made = init_project(directory, images=images, csv=csv, in_place=in_place, candidates=candidate,
                         with_demo_zoo=with_demo_zoo, steps=steps, batch_size=batch_size, seeds=seeds)
     typer.echo(f"init: {made['root']}: {made['images']} images ({made['data_root']}), candidates "
                f"{', '.join(made['candidates'])}")
+    if note:
+        typer.echo(f"init: note: {note}", err=True)
     for hint in made["missing"]:
         typer.echo(f"init: warning: not in the Hugging Face cache: {hint}", err=True)
     typer.echo(f"next: cd {directory} && dvc repro && graftline summary")
@@ -87,3 +94,4 @@ def predict(
                         "them.")
     results = run_predict(model if model.is_absolute() else ctx.obj["root"] / model, images, top_k, batch_size)
     typer.echo(render(results, fmt))
+

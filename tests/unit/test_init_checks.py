@@ -98,3 +98,65 @@ def test_a_hub_candidate_missing_offline_is_one_line_not_retries(offline, tmp_pa
     assert ("HF_HUB_OFFLINE is set" if offline == "HF_HUB_OFFLINE=1" else "127.0.0.1:9 is unreachable") in line
     assert "hf download timm/resnet18.a1_in1k" in line and "file: or zoo: candidate" in line
     assert "Retrying" not in r.stdout + r.stderr
+
+
+def _keys(tree, prefix=""):
+    """Every key path of a params mapping (list items of mappings as key[].field)."""
+    for k, v in tree.items():
+        yield prefix + k
+        items = v if isinstance(v, list) else [v]
+        for item in items:
+            if isinstance(item, dict):
+                yield from _keys(item, f"{prefix}{k}{'[]' if isinstance(v, list) else ''}.")
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_init_defaults_to_candidates_this_machine_has(cached, tmp_path: Path, monkeypatch):
+    """No --candidate: the ImageNet defaults that are in the Hugging Face cache, else the demo zoo (never a hub:
+    candidate that would fail at select); the params file names docs that exist; `graftline params` lists every
+    key the file has."""
+    import re
+
+    import yaml
+    from huggingface_hub import constants
+
+    from graftline.config import load_params
+    from tests.conftest import REPO
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    if cached:  # the layout huggingface_hub writes: refs/main -> snapshots/<commit>/model.safetensors
+        repo = tmp_path / "hub" / "models--timm--resnet18.a1_in1k"
+        (repo / "snapshots" / "c0ffee").mkdir(parents=True)
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text("c0ffee")
+        (repo / "snapshots" / "c0ffee" / "model.safetensors").write_bytes(b"")
+    images = make_folder(tmp_path / "imgs", per_class=4)
+    r = cli("init", str(tmp_path / "proj"), "--images", str(images), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    p = load_params(tmp_path / "proj" / "params.yaml")
+    if cached:
+        assert list(p.select.candidates) == ["hub:resnet18.a1_in1k"] and p.zoo is None
+        assert "left out: hub:mobilenetv3_large_100.ra_in1k" in r.stderr
+    else:
+        assert list(p.select.candidates) == ["zoo:*"] and p.zoo is not None
+        assert "uses the demo zoo" in r.stderr and "--candidate hub:resnet18.a1_in1k" in r.stderr
+    text = (tmp_path / "proj" / "params.yaml").read_text()
+    assert "https://github.com/..." not in text
+    (docs,) = re.findall(r"background in (\S+), section \"Params reference\"", text)
+    assert (tmp_path / "proj" / docs).resolve() == (REPO / "README.md").resolve()
+    assert "## Params reference" in (REPO / "README.md").read_text()
+
+    listed = cli("params", cwd=tmp_path).stdout
+    for params_file in (tmp_path / "proj" / "params.yaml", REPO / "params.yaml"):
+        for key in _keys(yaml.safe_load(params_file.read_text())):
+            assert re.search(rf"^{re.escape(key)}( = |:)", listed, re.M), key
+
+
+def test_graftline_params_shows_default_bounds_and_meaning(tmp_path: Path):
+    r = cli("params", "finetune", cwd=tmp_path)
+    assert r.returncode == 0
+    (line,) = [ln for ln in r.stdout.splitlines() if ln.startswith("finetune.lr = ")]
+    assert "0.0003" in line and "(> 0.0, <= 10.0)" in line and "learning rate" in line
+    assert "check.seeds" not in r.stdout  # one section asked, one shown
+    bad = cli("params", "finetun", cwd=tmp_path)
+    assert bad.returncode == 2 and "no section 'finetun'" in bad.stderr and "finetune" in bad.stderr

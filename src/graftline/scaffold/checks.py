@@ -1,4 +1,5 @@
-"""What ``graftline init`` refuses before it creates anything: data that cannot make a classifier.
+"""What ``graftline init`` checks on this machine before it writes a project: data that cannot make a classifier
+is refused before anything is created; the default candidates are ones this machine has; the docs it points to exist.
 
 Each check is one a project made without it fails later, far from the cause (prepare's "no images found", or worse,
 a one-class model that predicts its only class for everything): no images, images but no class folders, one class,
@@ -57,3 +58,42 @@ def check_init_data(images: Path | None, csv: Path | None) -> Images:
                         f"least {MIN_PER_CLASS} (one each for train, val and test). Fix: add images to those "
                         "classes, or remove them from the data.")
     return found
+
+
+def candidates_here(defaults: list[str], with_demo_zoo: bool) -> tuple[list[str], bool, str | None]:
+    """The default candidates this machine can load, offline: the ``hub:`` defaults that are in the Hugging Face
+    cache, or else the demo zoo (pretrained here by the demo and zoo stages). Returns (candidates, with_demo_zoo,
+    a note for the user or None)."""
+    from graftline.models.hub import hub_cache_hint, hub_weights_cached
+
+    cached = [c for c in defaults if hub_weights_cached(c.removeprefix("hub:"))]
+    missing = [c for c in defaults if c not in cached]
+    if cached:
+        note = (f"not in the Hugging Face cache, left out: {', '.join(missing)} ({hub_cache_hint(missing[0][4:])})"
+                if missing else None)
+        return cached, with_demo_zoo, note
+    from graftline.models.hub import hub_repo
+
+    repo = hub_repo(defaults[0].removeprefix("hub:"))
+    return [], True, (f"none of the default ImageNet candidates ({', '.join(defaults)}) is in the Hugging Face cache, "
+                      "so the project uses the demo zoo: stages demo and zoo pretrain two small models on rendered "
+                      "digits and letters, offline. For ImageNet weights, put them in the cache (`hf download "
+                      f"{repo} model.safetensors config.json` where there is internet, same HF_HOME) and init with "
+                      f"--candidate {defaults[0]}.")
+
+
+def docs_link(project: Path) -> str:
+    """Where the params reference is, from the project: the README beside the installed graftline (a source or
+    editable install), relative when it can be; else the command that prints it."""
+    import os
+
+    import graftline
+
+    readme = Path(graftline.__file__).resolve().parents[2] / "README.md"
+    if not readme.is_file():
+        return "`graftline params`"
+    try:
+        where = os.path.relpath(readme, project)
+    except ValueError:  # another drive (Windows)
+        where = str(readme)
+    return f"`graftline params`; background in {where}, section \"Params reference\""
