@@ -72,3 +72,17 @@ def test_a_diverging_fit_is_a_model_error_naming_the_steps_and_the_fix():
     recipe = Recipe(steps=6, batch_size=32, lr=0.01, eval_every=3, augment=False, device="cpu")
     with pytest.raises(ModelError, match=r"not finite\) in steps 1-3 of 6 .*Fix: lower the learning rate"):
         fit(weights.create("test_resnet", 3, 1), FitData(ArrayData(x, y), None, [0.5], [0.25]), recipe)
+
+
+def test_validate_prints_no_gx_noise(tmp_path):
+    """validate.data_docs is false: GX makes no temporary docs site and says nothing about one."""
+    from tests.conftest import cli, write_params
+    from tests.unit.test_manifest import make_folder
+
+    make_folder(tmp_path / "images", per_class=4)
+    write_params(tmp_path, {"data": {"source": "folder", "root": "images", "train_per_class": None,
+                                     "val_per_class": None, "val_fraction": 0.25, "test_fraction": 0.25}})
+    cli("prepare", cwd=tmp_path, check=True)
+    r = cli("validate", cwd=tmp_path, check=True)
+    assert "rules passed" in r.stdout
+    assert "ephemeral docs site" not in r.stdout + r.stderr and "Created temporary directory" not in r.stderr
