@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup chromium deps docs promote run test test-fast bench dashboard flow clean
+.PHONY: setup chromium deps docs promote run metrics exp test test-fast bench dashboard flow clean
 
 setup: $(STAMP)  ## create .venv and install graftline with its dependencies (idempotent)
 
@@ -33,6 +33,13 @@ run: setup  ## the whole pipeline on the embedded default (dvc repro), then its 
 	dvc repro
 	@echo
 	graftline summary
+
+metrics:  ## the numbers that judge the run, 8 decimals: DVC's default 5 prints parity_max_abs_diff 3.3e-06 as 0.0
+	dvc metrics show --precision 8
+
+JUDGED := ^(transfer_acc|scratch_acc|ntg|ntg_low|ntg_high|parity_max_abs_diff)$$
+exp:  ## dvc exp show that fits: the metrics that judge a run, and the params that differ between experiments
+	dvc exp show --only-changed --drop Created --keep '$(JUDGED)'
 
 chromium:  ## headless Chromium for the report test (Debian's package; installed when missing and we are root)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \

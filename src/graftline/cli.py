@@ -208,31 +208,31 @@ def summary() -> None:
     typer.echo(headline(proj))
 
 
-from graftline import cli_tools  # noqa: E402 - registered after the app exists
+from graftline import cli_params, cli_tools  # noqa: E402 - registered after the app exists
 
 app.command()(cli_tools.init)
 app.command()(cli_tools.predict)
+app.command()(cli_params.params)
 
 
 def main() -> None:
-    import click
-
     from graftline import log
 
     log.setup_logging()
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     cmd = next((a for a in sys.argv[1:] if a in names), "")
-    code, outcome = 0, "ok"
+    (usage_errors, aborts), code, outcome = cli_tools.cli_exception_types(), 0, "ok"
     try:
-        rv = app(standalone_mode=False)
+        rv = app(standalone_mode=False, prog_name="graftline")
         code = rv if isinstance(rv, int) else 0
     except GraftlineError as exc:
         typer.echo(f"{' '.join(filter(None, ['graftline', cmd]))}: error: {exc}", err=True)
         code, outcome = exc.exit_code, ("gate" if exc.exit_code == 1 else "error")
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        code, outcome = exc.exit_code, "error"
-    except click.exceptions.Abort:
+    except usage_errors as exc:
+        bare = type(exc).__name__ == "NoArgsIsHelpError"  # bare `graftline`: the help is the answer
+        exc.show() if bare else typer.echo(cli_tools.usage_paragraph(exc, cmd), err=True)
+        code, outcome = 2, "error"  # usage errors are 2 (README): 1 means a gate failed
+    except aborts:
         typer.echo("aborted", err=True)
         code, outcome = 130, "aborted"
     except SystemExit as exc:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import ConfigError
+from graftline.scaffold.checks import check_init_data, docs_link
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
     directory = directory.resolve()
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{directory}: not empty. graftline init makes a new project; give a new or empty folder.")
+    check_init_data(images, csv)  # refuse data that cannot train a classifier before anything is created
     directory.mkdir(parents=True, exist_ok=True)
     data_dir = source_path if images is not None else source_path.parent
     n_images = count_images(data_dir)
@@ -118,7 +120,7 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
     else:
         _copy(data_dir, directory / "data" / "raw")
         root = "data/raw" if images is not None else f"data/raw/{source_path.name}"
-    cands = list(candidates or DEFAULT_CANDIDATES) + (["zoo:*"] if with_demo_zoo else [])
+    cands = list(DEFAULT_CANDIDATES if candidates is None else candidates) + (["zoo:*"] if with_demo_zoo else [])
     n_train = max(1, int(n_images * 0.7))
     values = {
         "name": directory.name, "source": "folder" if images is not None else "csv", "root": root,
@@ -134,7 +136,7 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
         "images": f"{n_images} images", "version": _version(), "prefect_version": _prefect_version(),
         "data_line": (f"referenced in place at {root} (not copied)" if in_place else
                       f"copied into data/raw and tracked by DVC (data/raw.dvc); add images, then `dvc add data/raw`"),
-        "candidate_line": ", ".join(cands),
+        "candidate_line": ", ".join(cands), "docs": docs_link(directory),
     }
     # Templates are named *.tmpl: a file called dvc.yaml anywhere in this repository would be read by DVC as a stage
     # file of the demo pipeline.
