@@ -212,6 +212,7 @@ from graftline import cli_tools  # noqa: E402 - registered after the app exists
 
 app.command()(cli_tools.init)
 app.command()(cli_tools.predict)
+app.add_typer(__import__("graftline.cli_weights", fromlist=["app"]).app, name="weights")
 
 
 def main() -> None:
