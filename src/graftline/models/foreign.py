@@ -152,8 +152,8 @@ def _bn_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.modules.batch
 
 def check_plausible(model: torch.nn.Module, path: Path, architecture: str, check_statistics: bool = True) -> None:
     """Refuse weights that load by shape but cannot be right (see the module docstring: what is caught, what not)."""
-    why = ("position mapping sees shapes only, so two same-shape tensors of the file are probably in each other's "
-           "place (or --architecture is a sibling with the same shapes)")
+    why = ("two same-shape tensors of the file are probably in each other's place (position mapping sees shapes "
+           "only)")
     for name, t in model.state_dict().items():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise ModelError(f"{path}: imported as {architecture!r}, {name!r} holds NaN or infinite values. Fix: "
@@ -172,8 +172,8 @@ def check_plausible(model: torch.nn.Module, path: Path, architecture: str, check
         raise ModelError(
             f"{path}: imported as {architecture!r}, the weights do not reproduce their own BatchNorm statistics on "
             f"real photos: the input of {layer} is {worst:.2f} running standard deviations from its running mean "
-            f"(mean over channels; the limit is {BN_SHIFT_LIMIT}, correct ImageNet weights stay below 0.6). So {why}, "
-            f"somewhere before {layer}. Fix: export the file again in the model's own order; if the weights were "
+            f"(mean over channels; the limit is {BN_SHIFT_LIMIT}, correct ImageNet weights stay below 0.6): {why}, "
+            f"somewhere before {layer}, or --architecture is a sibling with the same shapes. Fix: export the file again in the model's own order; if the weights were "
             "trained on images unlike photos, import with --no-statistics-check.")
 
 
