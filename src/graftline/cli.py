@@ -212,7 +212,8 @@ from graftline import cli_tools  # noqa: E402 - registered after the app exists
 
 app.command()(cli_tools.init)
 app.command()(cli_tools.predict)
-app.add_typer(__import__("graftline.cli_weights", fromlist=["app"]).app, name="weights")
+from graftline.cli_weights import app as weights_app  # noqa: E402 - `graftline weights import`
+app.add_typer(weights_app, name="weights")
 
 
 def main() -> None:
