@@ -19,7 +19,7 @@ def import_(
     architecture: str = typer.Option(..., "--architecture", "-a", help="timm's name for the same network, whose "
                                      "tensors match the file's in count, shape and order (e.g. tf_efficientnet_lite0)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output stem: writes OUT.safetensors and OUT.json."),
-    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="0 drops the source head (a backbone); "
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", min=0, help="0 drops the source head (a backbone); "
                                               "default: keep the file's head."),
     statistics_check: bool = typer.Option(True, "--statistics-check/--no-statistics-check", help="Refuse weights "
                                           "whose BatchNorm statistics do not fit real photos (catches most swapped "

