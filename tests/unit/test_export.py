@@ -61,7 +61,36 @@ def trained(tmp_path_factory) -> Path:
         "architecture": "test_resnet", "model_kwargs": {}, "num_classes": 3, "in_chans": 3, "input_size": [3, 32, 32],
         "mean": [0.3] * 3, "std": [0.3] * 3, "classes": train.classes, "source": "zoo:test", "data_hash": meta.data_hash,
         "params_hash": "p0", "color_mode": "rgb"})
+    write_check(root, passed=True)  # export ships only what the check gate let through
     return root
+
+
+def write_check(root: Path, passed: bool) -> None:
+    from graftline.results import CheckResult
+
+    CheckResult(verdict="positive" if passed else "negative", ntg=-0.1 if passed else 0.1, ntg_low=-0.2,
+                ntg_high=-0.05 if passed else 0.2, confidence=0.9, max_ntg=0.0, passed=passed, seeds=[0],
+                exported_seed=0, test_images=10, transfer_acc=0.9, scratch_acc=0.8, per_seed=[], per_class_ntg={},
+                variance={}, source="zoo:test", architecture="test_resnet", data_hash="d").write(
+        root / "metrics/check.json")
+
+
+def test_export_refuses_a_model_whose_check_gate_failed(trained: Path, tmp_path: Path):
+    import shutil
+
+    from graftline.errors import GateFailed
+
+    root = tmp_path / "p"
+    shutil.copytree(trained, root)
+    write_check(root, passed=False)
+    with pytest.raises(GateFailed, match="check gate did not pass"):
+        run_export(ExportParams(int8="off"), root / "data/prepared", root, root / "models/finetuned/seed-0",
+                   root / "models/export", root / "metrics/export.json")
+    assert not (root / "models/export").exists() and not (root / "metrics/export.json").exists()
+    (root / "metrics/check.json").unlink()
+    with pytest.raises(GateFailed, match="not found"):
+        run_export(ExportParams(int8="off"), root / "data/prepared", root, root / "models/finetuned/seed-0",
+                   root / "models/export", root / "metrics/export.json")
 
 
 KEYS = {"classes", "mean", "std", "input_size", "in_chans", "input_layout", "preprocess", "interpolation", "color_mode",
