@@ -101,7 +101,8 @@ def _expand(entries: tuple[str, ...], pkg_dir: Path) -> set[str]:
 
 def closure(entries: tuple[str, ...], pkg_dir: Path = PKG_DIR) -> set[Path]:
     """Files of every module reachable from ``entries``, with their packages' ``__init__.py``."""
-    todo, seen = sorted(_expand(entries, pkg_dir)) + [PKG], set()
+    # config too: the CLI hands the stage its params through it, so its defaults and validators shape every run
+    todo, seen = sorted(_expand(entries, pkg_dir)) + [PKG, f"{PKG}.config"], set()
     while todo:
         mod = todo.pop()
         parents = [".".join(mod.split(".")[:i]) for i in range(1, mod.count(".") + 1)]

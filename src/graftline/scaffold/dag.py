@@ -22,11 +22,25 @@ def template() -> str:
 
 
 def installed_code_root() -> str:
-    """The installed graftline package folder: an init project's params-check stage depends on it, so upgrading
-    graftline re-stamps the code (and re-runs the stages whose code changed)."""
+    """What an init project's params-check stage depends on for the installed graftline, so that upgrading it
+    re-stamps the code (and re-runs the stages whose code changed): the wheel's RECORD (pip writes the sha256 of
+    every installed file there; it changes exactly on an install), else, for an editable install, the package
+    folder (DVC ignores no __pycache__ outside the project: the first run of a module may write one)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
     import graftline
 
-    return Path(graftline.__file__).resolve().parent.as_posix()
+    pkg = Path(graftline.__file__).resolve().parent
+    try:
+        dist = distribution("graftline")
+    except PackageNotFoundError:
+        return pkg.as_posix()
+    record = next((f for f in dist.files or [] if f.name == "RECORD"), None)
+    if record is not None:
+        path = Path(str(dist.locate_file(record))).resolve()
+        if (path.parent.parent / "graftline").resolve() == pkg:  # a wheel installed beside it, not an editable one
+            return path.as_posix()
+    return pkg.as_posix()
 
 
 def render_dag(demo: bool, code_root: str = REPO_CODE_ROOT, made_by: str = REPO_MADE_BY) -> str:
