@@ -130,8 +130,7 @@ def select() -> None:
     from graftline.select.rank import run_select
 
     params, proj = _ctx()
-    report = run_select(params.select, proj.prepared, proj.zoo, proj.root, proj.selection,
-                        proj.select_metrics)
+    report = run_select(params.select, proj)
     typer.echo(f"select: {report.selected} ({report.why})")
 
 
@@ -149,8 +148,7 @@ def finetune(seed: Optional[int] = SEED) -> None:
         return
     from graftline.train.distributed import is_main
 
-    s = run_finetune(params.finetune, params.check.seeds[0] if seed is None else seed, proj.prepared, proj.root,
-                     proj.finetuned, proj.metrics, proj.selection)
+    s = run_finetune(params.finetune, params.check.seeds[0] if seed is None else seed, proj)
     if not is_main():  # under torchrun, rank 0 reports
         return
     f = s.forgetting
@@ -170,8 +168,7 @@ def baseline(seed: Optional[int] = SEED) -> None:
         return
     from graftline.train.distributed import is_main
 
-    s = run_baseline(params.finetune, params.check.scratch_lr, params.check.seeds[0] if seed is None else seed,
-                     proj.prepared, proj.root, proj.baseline, proj.metrics, proj.selection)
+    s = run_baseline(params.finetune, params.check.scratch_lr, params.check.seeds[0] if seed is None else seed, proj)
     if not is_main():
         return
     typer.echo(f"baseline [seed {s.seed}]: {_arm_line(s)}")
@@ -196,8 +193,7 @@ def export() -> None:
     from graftline.export.onnx import run_export
 
     params, proj = _ctx()
-    r = run_export(params.export, proj.prepared, proj.root, proj.arm("finetune", params.check.seeds[0]),
-                   proj.exported, proj.export_json)
+    r = run_export(params.export, proj, params.check.seeds[0])
     typer.echo(f"export: {_rel(proj.exported / 'model.onnx')}  parity max|diff| {r.parity_max_abs_diff:.2e}, "
                f"top-1 agreement {r.top1_agreement:.4f}")
 
@@ -208,7 +204,7 @@ def report() -> None:
     from graftline.report import run_report
 
     _, proj = _ctx()
-    r = run_report(proj.root, proj.report_html, proj.figures, proj.run_metrics)
+    r = run_report(proj)
     typer.echo(f"report: {_rel(Path(r['html']))} ({len(r['figures'])} charts, {r['seconds']:.1f} s)")
 
 

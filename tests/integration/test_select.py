@@ -11,6 +11,7 @@ from tests.integration.conftest import copy_of
 from tests.conftest import TINY, graftline, make_project
 
 from graftline.config import SelectParams
+from graftline.project import Project
 from graftline.errors import ModelError
 from graftline.results import SelectionReport
 from graftline.select.rank import run_select
@@ -24,9 +25,8 @@ def project(tiny_git_repo, tmp_path_factory) -> Path:
 
 def select(project: Path, name: str, **kw) -> tuple[SelectionReport, dict]:
     p = SelectParams(**kw)
-    report = run_select(p, project / "data/prepared", project / "models/zoo", project, project / f"reports/{name}.json",
-                        project / f"metrics/{name}.json")
-    return report, json.loads((project / f"metrics/{name}.json").read_text())
+    report = run_select(p, Project(project))  # a copy of the tiny project: its selection is ours to overwrite
+    return report, json.loads(Project(project).select_metrics.read_text())
 
 
 def test_every_estimator_is_reported_and_the_ranking_follows_the_chosen_one(project: Path):

@@ -22,7 +22,7 @@ def checked(params, proj):
     """The check stage, then metrics/adapt.json (written before a failed gate's error goes on)."""
     path = proj.check_json
     try:
-        r = run_check(params.check, proj.prepared, proj.root, proj.finetuned, proj.baseline, path)
+        r = run_check(params.check, proj)
     except GateFailed:
         adapt_summary(params, proj, CheckResult.read(path))
         raise

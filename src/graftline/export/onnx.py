@@ -95,12 +95,13 @@ def _require_passed_check(path: Path) -> None:
                          "then export.")
 
 
-def run_export(p: ExportParams, prepared: Path, project_root: Path, finetuned: Path, out: Path,
-               metrics_path: Path) -> ExportResult:
+def run_export(p: ExportParams, proj: Project, seed: int) -> ExportResult:
     """Export, then check parity against the torch model on the test split; raise GateFailed if it fails.
 
     Only a model the check stage let through is shipped: metrics/check.json must exist and say the gate passed."""
-    _require_passed_check(Project(project_root).check_json)
+    prepared, project_root, finetuned, out, metrics_path = (proj.prepared, proj.root, proj.arm("finetune", seed),
+                                                            proj.exported, proj.export_json)
+    _require_passed_check(proj.check_json)
     model, meta = weights.load(finetuned / "model")
     props = describe(meta, p.preprocess)
     in_graph = p.preprocess == "in_graph"
