@@ -50,7 +50,8 @@ def test_every_stage_depends_on_its_code_stamp_and_params_check_comes_first():
         assert (STAMP_DIR / f"{name}.json").as_posix() in _body(stages[name])["deps"], name
         assert _body(stages[name])["cmd"].split()[:2] == ["graftline", name]
     check = stages["params-check"]
-    assert check["deps"] == ["params.yaml", "src/graftline"] and check["outs"] == [{".graftline/code": {"persist": True}}]
+    assert check["deps"] == ["params.yaml", "src/graftline"]
+    assert check["outs"] == [{".graftline/code": {"persist": True}}]
     # the files check and export read are declared (issue 20: check read the arms' JSON, export never read check)
     assert {"metrics/finetune", "metrics/baseline"} <= set(stages["check"]["deps"])
     assert "metrics/check.json" in stages["export"]["deps"]

@@ -121,5 +121,6 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, proj: Project) -> TrainRe
     with atomic_dir(proj.arm(arm, seed)) as tmp:
         summary.model_sha256 = weights.save(tmp / "model", model, meta)
     summary.write(proj.arm_metrics(arm, seed))
-    write_json_atomic(proj.arm_metrics(arm, seed).with_suffix("") / "adapt.json", {**summary.adapt, "recipe": vars(recipe)})
+    write_json_atomic(proj.arm_metrics(arm, seed).with_suffix("") / "adapt.json",
+                      {**summary.adapt, "recipe": vars(recipe)})
     return summary
