@@ -55,19 +55,6 @@ def _arm_line(s) -> str:
     return f"val acc {val} at step {s.kept_step}/{s.steps} (best {best} at {s.best_step}), {s.seconds:.1f} s"
 
 
-@app.command("params-check")
-def params_check() -> None:
-    """Validate the whole params file (unknown sections and keys, bad values) and write each stage's code stamp
-    (.graftline/code/<stage>.json): the DAG's first stage, so a typo fails before DVC removes any output."""
-    from graftline.lineage import STAMP_DIR, check_declared_files, write_stamps
-
-    params, proj = _ctx()
-    check_declared_files(proj.root, params.validate_.reference_profile)
-    changed = write_stamps(proj.root, params.adapt.method)
-    typer.echo(f"params-check: {_state['params_file']} is valid; code stamps in {STAMP_DIR.as_posix()}: "
-               f"{', '.join(s for s, c in changed.items() if c) or 'none'} changed")
-
-
 @app.command()
 def demo() -> None:
     """Generate the embedded default: real digits as an image folder + rendered source domains (data/demo)."""
@@ -217,7 +204,9 @@ def summary() -> None:
     typer.echo(headline(proj))
 
 
-from graftline import cli_tools  # noqa: E402 - registered after the app exists
+from graftline import cli_params, cli_tools  # noqa: E402 - registered after the app exists
+
+app.command("params-check")(cli_params.params_check)
 
 app.command()(cli_tools.init)
 app.command()(cli_tools.predict)
