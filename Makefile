@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
 	@touch $(STAMP)
 
-deps: setup  ## rewrite each stage's code deps in dvc.yaml = the import closure of its command (tools/code_deps.py)
+deps: setup  ## write dvc.yaml from its one template (scaffold/templates/dvc.yaml.tmpl); code deps are stamped by params-check
 	$(BIN)/python -m tools.code_deps --write
 
 docs: setup  ## regenerate docs/reference/{params,cli}.md from the config models and the typer app (tools/reference.py)

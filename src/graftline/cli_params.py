@@ -1,5 +1,9 @@
 """``graftline params``: every key of params.yaml with its default, what it accepts and what it means, read from the
-pydantic models that validate the file (``graftline.config``), so the list cannot drift from what is accepted."""
+pydantic models that validate the file (``graftline.config``), so the list cannot drift from what is accepted.
+
+Also ``graftline params-check``: the pipeline's first DVC stage (see graftline.lineage). It validates the WHOLE params
+file (unknown sections and keys, bad values: exit 2) before DVC removes any other stage's outputs, and writes each
+stage's code stamp. It imports no torch, so it costs about a second."""
 
 from __future__ import annotations
 
@@ -107,3 +111,17 @@ def render(section: str | None = None) -> str:
 def params(section: Optional[str] = typer.Argument(None, help="Only this section (data, finetune, check, ...).")) -> None:
     """Every params.yaml key: its default, what it accepts and what it means (from the validating models)."""
     typer.echo(render(section))
+
+
+def params_check(ctx: typer.Context) -> None:
+    """Validate the whole params file and write each stage's code stamp (.graftline/code/<stage>.json): the DAG's
+    first stage, so a typo fails before DVC removes any output."""
+    from graftline.config import load_params
+    from graftline.lineage import STAMP_DIR, check_declared_files, write_stamps
+
+    root, params_file = ctx.obj["root"], ctx.obj["params_file"]
+    params = load_params(params_file)
+    check_declared_files(root, params.validate_.reference_profile)
+    changed = write_stamps(root, params.adapt.method)
+    typer.echo(f"params-check: {params_file} is valid; code stamps in {STAMP_DIR.as_posix()}: "
+               f"{', '.join(s for s, c in changed.items() if c) or 'none'} changed")

@@ -25,6 +25,7 @@ from pathlib import Path
 from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import ConfigError
 from graftline.scaffold.checks import check_init_data, docs_link
+from graftline.scaffold.dag import INIT_MADE_BY, installed_code_root, render_dag
 
 log = logging.getLogger(__name__)
 
@@ -43,27 +44,6 @@ zoo:                       # stage `zoo`: source models pretrained on the demo's
     - {id: resnet10t.digits, architecture: resnet10t, domain: digits}
     - {id: resnet10t.letters, architecture: resnet10t, domain: letters}
 """
-DEMO_STAGE = """  demo:
-    cmd: graftline demo
-    params:
-      - demo
-    outs:
-      - data/demo
-
-"""
-ZOO_STAGE = """
-  zoo:
-    cmd: graftline zoo
-    deps:
-      - data/demo/sources
-    params:
-      - zoo
-    outs:
-      - models/zoo
-      - metrics/zoo.json
-"""
-
-
 def _template(name: str) -> str:
     return resources.files("graftline.scaffold").joinpath("templates", name).read_text()
 
@@ -129,9 +109,6 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
         "steps": str(steps), "warmup_steps": str(min(20, steps // 10)),  # the validator: warmup below steps
         "batch_size": str(batch_size), "eval_every": str(max(5, n_train // batch_size)),
         "demo_params": DEMO_PARAMS if with_demo_zoo else "", "zoo_params": ZOO_PARAMS if with_demo_zoo else "",
-        "demo_stage": DEMO_STAGE if with_demo_zoo else "", "zoo_stage": ZOO_STAGE if with_demo_zoo else "",
-        "zoo_dep": "\n      - models/zoo" if with_demo_zoo else "",
-        "zoo_dep_do": "\n        - models/zoo" if with_demo_zoo else "",
         "seeds": "[" + ", ".join(str(i) for i in range(seeds)) + "]",
         "images": f"{n_images} images", "version": _version(), "prefect_version": _prefect_version(),
         "data_line": (f"referenced in place at {root} (not copied)" if in_place else
@@ -140,7 +117,9 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
     }
     # Templates are named *.tmpl: a file called dvc.yaml anywhere in this repository would be read by DVC as a stage
     # file of the demo pipeline.
-    for name, target in [("dvc.yaml", "dvc.yaml"), ("params.yaml", "params.yaml"), ("gitignore", ".gitignore"),
+    # dvc.yaml: the one DAG text (scaffold/dag.py), the repository's own dvc.yaml rendered without the demo stages
+    (directory / "dvc.yaml").write_text(render_dag(with_demo_zoo, installed_code_root(), INIT_MADE_BY))
+    for name, target in [("params.yaml", "params.yaml"), ("gitignore", ".gitignore"),
                          ("README.md", "README.md"), ("prefect.yaml", "prefect.yaml"),
                          ("pipeline.py", "flows/pipeline.py")]:
         out = directory / target
