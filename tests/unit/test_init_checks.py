@@ -142,9 +142,9 @@ def test_init_defaults_to_candidates_this_machine_has(cached, tmp_path: Path, mo
         assert "uses the demo zoo" in r.stderr and "--candidate hub:resnet18.a1_in1k" in r.stderr
     text = (tmp_path / "proj" / "params.yaml").read_text()
     assert "https://github.com/..." not in text
-    (docs,) = re.findall(r"background in (\S+), section \"Params reference\"", text)
-    assert (tmp_path / "proj" / docs).resolve() == (REPO / "README.md").resolve()
-    assert "## Params reference" in (REPO / "README.md").read_text()
+    (docs,) = re.findall(r"background in (\S+)$", text, re.MULTILINE)
+    assert (tmp_path / "proj" / docs).resolve() == (REPO / "docs" / "reference" / "params.md").resolve()
+    assert "finetune.lr" in (REPO / "docs" / "reference" / "params.md").read_text()
 
     listed = cli("params", cwd=tmp_path).stdout
     for params_file in (tmp_path / "proj" / "params.yaml", REPO / "params.yaml"):

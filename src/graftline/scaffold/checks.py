@@ -83,17 +83,18 @@ def candidates_here(defaults: list[str], with_demo_zoo: bool) -> tuple[list[str]
 
 
 def docs_link(project: Path) -> str:
-    """Where the params reference is, from the project: the README beside the installed graftline (a source or
-    editable install), relative when it can be; else the command that prints it."""
+    """Where the params reference is, from the project: docs/reference/params.md beside the installed graftline (a
+    source or editable install; generated from the config models), relative when it can be; else the command that
+    prints it."""
     import os
 
     import graftline
 
-    readme = Path(graftline.__file__).resolve().parents[2] / "README.md"
+    readme = Path(graftline.__file__).resolve().parents[2] / "docs" / "reference" / "params.md"
     if not readme.is_file():
         return "`graftline params`"
     try:
         where = os.path.relpath(readme, project)
     except ValueError:  # another drive (Windows)
         where = str(readme)
-    return f"`graftline params`; background in {where}, section \"Params reference\""
+    return f"`graftline params`; the same list with background in {where}"
