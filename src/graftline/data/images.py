@@ -2,8 +2,8 @@
 
 One path for every image that reaches a model or a fact — a user's file, a rendered source array, a test image:
 
-1. open with PIL under a pixel bound (``data.max_pixels``): a header that claims more pixels is refused before any
-   pixel is decoded (decompression bombs);
+1. open with PIL under graftline's own pixel bound (``data.max_pixels``; PIL's process-wide guard is left as it is):
+   a header that claims more pixels is refused before any pixel is decoded (decompression bombs);
 2. first frame of an animated image (GIF, WebP, TIFF pages); EXIF orientation applied;
 3. to 8 bits per channel: 16-bit and 32-bit integer images are scaled (not clipped: PIL's own ``convert('L')``
    saturates a 16-bit image to white), float images are clipped to [0, 1] then scaled; palette images are expanded;
@@ -18,9 +18,11 @@ the consumer, after augmentation, so that padding stays the image's own border c
 from __future__ import annotations
 
 import io
+import threading
 import warnings
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -39,22 +41,39 @@ class TooManyPixels(ValueError):
 
 # Without an explicit bound (predicting on a user's file), PIL's own limit: twice its warning threshold.
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
+_raised = threading.Lock()  # one image at a time while PIL's limit is raised above its own
 
 
-def open_image(src: Path | bytes, max_pixels: int | None = None) -> "PILImage.Image":
-    """Open ``src`` (a path or the file's bytes) and refuse it before decoding if it has too many pixels."""
+@contextmanager
+def open_image(src: Path | bytes, max_pixels: int | None = None) -> Iterator["PILImage.Image"]:
+    """Open ``src`` (a path or the file's bytes) and refuse it before decoding if it has too many pixels.
+
+    The bound is graftline's own (``data.max_pixels``); PIL's process-wide ``Image.MAX_IMAGE_PIXELS`` is left as the
+    process has it, so other code keeps PIL's guard. Only while an image within a bound above PIL's limit is being
+    decoded (a user asked for larger images) is PIL's raised, and restored when the ``with`` block ends.
+    """
     from PIL import Image
 
-    # PIL's own guard warns at MAX_IMAGE_PIXELS and raises at twice that; ours is one explicit bound instead.
-    Image.MAX_IMAGE_PIXELS = None
     bound = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
-    if im.width * im.height > bound:
-        w, h = im.width, im.height
-        im.close()
-        what = "data.max_pixels" if max_pixels is not None else "the default bound"
-        raise TooManyPixels(f"{w}x{h} = {w * h:,} pixels exceeds {what} = {bound:,}")
-    return im
+    what = "data.max_pixels" if max_pixels is not None else "the default bound"
+    pil = Image.MAX_IMAGE_PIXELS
+    raise_pil = pil is not None and bound > 2 * pil
+    with _raised if raise_pil else nullcontext():
+        if raise_pil:
+            Image.MAX_IMAGE_PIXELS = bound // 2 + 1
+        try:
+            try:
+                im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
+            except Image.DecompressionBombError as exc:  # above PIL's limit, hence above ours (bound <= PIL's)
+                raise TooManyPixels(f"{exc} (more than {what} = {bound:,})") from None
+            with im:
+                if im.width * im.height > bound:
+                    w, h = im.width, im.height
+                    raise TooManyPixels(f"{w}x{h} = {w * h:,} pixels exceeds {what} = {bound:,}")
+                yield im
+        finally:
+            if raise_pil:
+                Image.MAX_IMAGE_PIXELS = pil
 
 
 def _to_8bit(im: "PILImage.Image") -> "PILImage.Image":
