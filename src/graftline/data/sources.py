@@ -22,18 +22,21 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".g
 BATCH = 10_000  # CSV rows whose paths are held as str objects before they become numpy strings
 
 
-def check_name(rel: str, root: Path) -> None:
-    """Refuse a file or folder name that is not valid UTF-8 (e.g. a Latin-1 ``caf\\xe9.png`` from an old archive):
-    the manifest, facts.csv, JSON reports, GX and the model's lineage are UTF-8 text, and a name that cannot be
-    written there cannot be carried to them without changing it. The user renames it once; nothing guesses."""
+def check_name(rel: str, root: Path, where: str | None = None) -> None:
+    """Refuse a file, folder or label name that is not valid UTF-8 (e.g. a Latin-1 ``caf\\xe9.png`` from an old
+    archive) or holds a control character (a newline, CR or tab in a name): the manifest, facts.csv, JSON reports,
+    GX and the model's lineage are UTF-8 CSV/JSON text, and such a name cannot be carried to them unchanged (a CR
+    even splits a CSV row). Nothing guesses another spelling: the user renames it once."""
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
         raw = os.fsencode(rel)
-        guess = raw.decode("latin-1")
-        raise reject(str(root / rel), "paths_utf8", f"the file name {raw!r} is not valid UTF-8",
-                     f"Rename it to UTF-8 (it reads as {guess!r} in Latin-1), e.g. `convmv -f latin1 -t utf8 -r "
-                     f"--notest {shown(str(root))}` or rename that file by hand.") from None
+        raise reject(where or str(root / rel), "file_names", f"the name {raw!r} is not valid UTF-8",
+                     f"Rename it to UTF-8 (it reads as {raw.decode('latin-1')!r} in Latin-1), e.g. `convmv -f latin1 "
+                     f"-t utf8 -r --notest {shown(str(root))}`, or by hand.") from None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in rel):
+        raise reject(where or shown(repr(str(root / rel))), "file_names", f"the name {rel!r} holds a control "
+                     "character (newline, CR, tab ...)", "Rename it without control characters.")
 
 
 def _inside(root: Path, rel: str, where: str) -> Path:
@@ -187,6 +190,8 @@ def read_csv(csv_path: Path) -> Images:
         if split and split not in SPLITS:
             raise reject(where, "split_names", f"split {split!r} is not one of {', '.join(SPLITS)}",
                          "Use train, val or test (or leave it empty to let prepare assign it).")
+        check_name(rec["path"], root, where)
+        check_name(rec["label"], root, where)
         full = _inside(root, rec["path"], where)
         if not full.is_file():
             raise reject(where, "file_exists", f"file {rec['path']!r} does not exist under {root}",
