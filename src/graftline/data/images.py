@@ -18,8 +18,10 @@ the consumer, after augmentation, so that padding stays the image's own border c
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import warnings
+import zlib
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -60,7 +62,7 @@ def open_image(src: Path | bytes, max_pixels: int | None = None) -> Iterator["PI
     raise_pil = pil is not None and bound > 2 * pil
     with _raised if raise_pil else nullcontext():
         if raise_pil:
-            Image.MAX_IMAGE_PIXELS = bound // 2 + 1
+            Image.MAX_IMAGE_PIXELS = bound  # PIL raises at twice this: ours, at bound, speaks first
         try:
             try:
                 im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
@@ -70,10 +72,29 @@ def open_image(src: Path | bytes, max_pixels: int | None = None) -> Iterator["PI
                 if im.width * im.height > bound:
                     w, h = im.width, im.height
                     raise TooManyPixels(f"{w}x{h} = {w * h:,} pixels exceeds {what} = {bound:,}")
+                if im.format == "PNG":
+                    png_check_crcs(src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes())
                 yield im
         finally:
             if raise_pil:
                 Image.MAX_IMAGE_PIXELS = pil
+
+
+def png_check_crcs(data: bytes) -> None:
+    """Raise ``OSError`` if a PNG chunk's CRC does not match its bytes. PIL checks only the zlib stream's own
+    checksum, so a file whose chunk CRCs are wrong (a corrupt copy, a tampered file) would otherwise decode."""
+    at = 8
+    while at + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        end = at + 8 + length
+        if end + 4 > len(data):
+            return  # a truncated file: the decoder reports it
+        if zlib.crc32(data[at + 4:end]) != struct.unpack(">I", data[end:end + 4])[0]:
+            raise OSError(f"PNG chunk {data[at + 4:at + 8].decode('latin-1')!r} at byte {at}: CRC mismatch "
+                          "(the file is corrupt)")
+        if data[at + 4:at + 8] == b"IEND":
+            return
+        at = end + 4
 
 
 def _to_8bit(im: "PILImage.Image") -> "PILImage.Image":
