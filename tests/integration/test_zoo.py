@@ -75,9 +75,9 @@ def test_zoo_weights_do_not_depend_on_workers_or_threads(sources: Path, tmp_path
     assert [reports.get_nowait() for _ in range(reports.qsize())] == [(0, k) for k in range(1, p.steps + 1)]
 
 
-def test_a_failing_candidate_fails_the_parallel_zoo_and_leaves_no_zoo(tiny_git_repo: Path, tmp_path: Path, one_thread):
-    sources = tmp_path / "sources"
-    shutil.copytree(tiny_git_repo / "data/demo/sources", sources)
+def test_a_failing_candidate_fails_the_parallel_zoo_and_leaves_no_zoo(sources: Path, tmp_path: Path, one_thread):
+    rendered, sources = sources, tmp_path / "sources"
+    shutil.copytree(rendered / "data/demo/sources", sources)
     (sources / "letters.npz").write_bytes((sources / "letters.npz").read_bytes()[:500])
     p = ZooParams(**{**TINY["zoo"], "workers": 2})  # the letters candidate fails in its worker: a truncated file
     with pytest.raises(Exception, match="(?i)zip|file"):
@@ -85,10 +85,10 @@ def test_a_failing_candidate_fails_the_parallel_zoo_and_leaves_no_zoo(tiny_git_r
     assert not any((tmp_path / "out").iterdir())  # neither the zoo nor its temporary directory
 
 
-def test_a_missing_source_domain_is_named_before_any_training(tiny_git_repo: Path, tmp_path: Path):
-    sources = tmp_path / "sources"
+def test_a_missing_source_domain_is_named_before_any_training(sources: Path, tmp_path: Path):
+    rendered, sources = sources, tmp_path / "sources"
     sources.mkdir()
-    (sources / "digits.npz").write_bytes((tiny_git_repo / "data/demo/sources/digits.npz").read_bytes())
+    (sources / "digits.npz").write_bytes((rendered / "data/demo/sources/digits.npz").read_bytes())
     with pytest.raises(DataError, match=r"no letters\.npz, random_labels\.npz .*dvc repro demo"):
-        run_zoo(ZooParams(**TINY["zoo"]), sources, tmp_path / "zoo", tiny_git_repo)
+        run_zoo(ZooParams(**TINY["zoo"]), sources, tmp_path / "zoo", rendered)
     assert not (tmp_path / "zoo").exists()
