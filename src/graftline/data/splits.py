@@ -74,9 +74,10 @@ def assign_splits(label: np.ndarray, given: np.ndarray, content: np.ndarray, *, 
     edges = (test_fraction, test_fraction + val_fraction)
     group_split[free] = np.where(key[free] < edges[0], TEST, np.where(key[free] < edges[1], VAL, TRAIN))
     need = (TEST, VAL, TRAIN) if val_fraction > 0 else (TEST, TRAIN)
-    klass = label[first]
-    for c in np.unique(klass[free]):
-        _ensure_every_split(free[klass[free] == c], group_split, key, need, edges)
+    by_class = free[np.argsort(label[first[free]], kind="stable")]  # class by class: one pass, no mask per class
+    starts = np.flatnonzero(np.diff(label[first[by_class]], prepend=-1))
+    for a, b in zip(starts, [*starts[1:], len(by_class)]):
+        _ensure_every_split(by_class[a:b], group_split, key, need, edges)
     # A component's groups take the split of the group holding its smallest key (a forced move may have split it).
     leader = np.lexsort((key, component))
     head = leader[np.flatnonzero(np.diff(component[leader], prepend=-1))]
