@@ -95,7 +95,7 @@ def test_int8_is_kept_only_with_its_measured_reason(trained: Path):
     out = trained / "export-int8"
     r = run_export(ExportParams(int8="auto"), trained / "data/prepared", trained, trained / "models/finetuned/seed-0",
                    out, trained / "export-int8.json")
-    q = r.int8
+    q = r.int8.model_dump()
     assert set(q) >= {"kept", "reason", "speedup_batch32", "test_acc", "top1_agreement", "ms_batch32"}
     assert (out / "model.int8.onnx").is_file() == q["kept"]
     if q["kept"]:

@@ -121,5 +121,5 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, prepared: Path, project_r
     with atomic_dir(out / f"seed-{seed}") as tmp:
         summary.model_sha256 = weights.save(tmp / "model", model, meta)
     summary.write(metrics_dir / arm / f"seed-{seed}.json")
-    write_json_atomic(metrics_dir / arm / f"seed-{seed}" / "adapt.json", {**summary.adapt, "recipe": vars(recipe)})
+    write_json_atomic(metrics_dir / arm / f"seed-{seed}" / "adapt.json", {**summary.adapt.model_dump(), "recipe": vars(recipe)})
     return summary

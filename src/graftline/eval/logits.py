@@ -51,13 +51,9 @@ def predict_logits(model: torch.nn.Module, data, mean=None, std=None, batch_size
     return torch.cat(out) if out else torch.empty(0)
 
 
-def labels_of(data) -> torch.Tensor:
-    return data.labels
-
-
 def accuracy(model: torch.nn.Module, data, y: torch.Tensor | None = None, mean=None, std=None) -> float:
     """Top-1 accuracy of ``model`` on ``data`` (labels ``y``, default the dataset's own)."""
-    y = labels_of(data) if y is None else y
+    y = data.labels if y is None else y
     if len(y) == 0:
         return float("nan")
     return (predict_logits(model, data, mean, std).argmax(1) == y).float().mean().item()
