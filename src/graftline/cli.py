@@ -195,7 +195,7 @@ def report() -> None:
     from graftline.report import run_report
 
     _, proj = _ctx()
-    r = run_report(proj.root, proj.reports / "run.html", proj.reports / "figures", proj.metrics / "run.json")
+    r = run_report(proj)
     typer.echo(f"report: {_rel(Path(r['html']))} ({len(r['figures'])} charts, {r['seconds']:.1f} s)")
 
 
