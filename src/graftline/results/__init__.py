@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
 
 from graftline.errors import GraftlineError
 from graftline.results.rows import (AdaptFacts, AdaptSeed, Forgetting, Int8Report, Probe, RankedCandidate, Row,
-                                    RuleResult, ScoredOn, SeedPair, Skipped, Subsample, UnfreezeStep)
+                                    RuleResult, ScoredOn, SeedPair, SeedPredictions, Skipped, Subsample,
+                                    UnfreezeStep)
 
 T = TypeVar("T", bound="Result")
 
@@ -35,7 +36,15 @@ class Result(BaseModel):
         if not path.is_file():
             how = cls.model_fields["made_by"].default or "the pipeline"
             raise GraftlineError(f"{path} not found: run {how} first (`dvc repro`, or `make run` for the demo).")
-        return cls.model_validate(json.loads(path.read_text()))
+        try:
+            return cls.model_validate(json.loads(path.read_text()))
+        except ValueError as exc:  # a JSONDecodeError or pydantic's ValidationError
+            how = cls.model_fields["made_by"].default or "the pipeline"
+            why = (f"{'.'.join(map(str, exc.errors()[0]['loc']))}: {exc.errors()[0]['msg']}"
+                   if isinstance(exc, ValidationError) else str(exc))
+            raise GraftlineError(f"{path} is not a valid {cls.__name__} ({why}): it was "
+                                 f"written by another graftline version or edited by hand. Re-run {how} "
+                                 "(`dvc repro --force` on its stage).") from None
 
 
 class PrepareResult(Result):
@@ -223,12 +232,6 @@ class ExportResult(Result):
     data_hash: str
     preprocess: str = "float"
     int8: Optional[Int8Report] = None  # kept or refused, with the measured speed-up and accuracies
-
-
-class SeedPredictions(Row):
-    seed: int
-    transfer: list[int]  # predicted class index per test image, in the test split's order
-    scratch: list[int]
 
 
 class CheckPredictions(Result):

@@ -131,6 +131,12 @@ class SeedPair(Row):
     scratch_only_right: int
 
 
+class SeedPredictions(Row):
+    seed: int
+    transfer: list[int]  # predicted class index per test image, in the test split's order
+    scratch: list[int]
+
+
 class AdaptSeed(Row):
     seed: int
     target_acc: float
