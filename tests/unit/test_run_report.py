@@ -20,6 +20,9 @@ from graftline.results import (CheckPredictions, CheckResult, ExportResult, Seed
 
 CLASSES = ["cat", "dog", "fox"]
 SEEDS = [3, 5]
+INT8 = {"kept": False, "reason": "refused: not faster (0.91x: 2.20 vs 2.00 ms at batch 32)", "speedup_batch32": 0.91,
+        "ms_batch32": {"fp32": 2.0, "int8": 2.2}, "test_acc": {"fp32": 0.9, "int8": 0.9}, "top1_agreement": 1.0,
+        "threads": 2}
 
 
 def _project(root: Path, transfer_right: float, stages: list[str]) -> Path:
@@ -53,10 +56,7 @@ def _project(root: Path, transfer_right: float, stages: list[str]) -> Path:
             (curves / "val_acc.tsv").write_text("step\tval_acc\n3\t0.5\n6\t0.8\n")
     ExportResult(parity_max_abs_diff=1e-6, top1_agreement=1.0, parity_atol=1e-4, passed=True, test_images=60,
                  onnx_test_acc=0.9, export_seconds=1.0, opset=17, onnx_sha256="e" * 64, model_sha256=None,
-                 data_hash="d" * 64, int8={"kept": False, "reason": "refused: not faster (0.91x: 2.20 vs 2.00 ms at "
-                                           "batch 32)", "speedup_batch32": 0.91, "ms_batch32": {"fp32": 2.0, "int8": 2.2},
-                                           "test_acc": {"fp32": 0.9, "int8": 0.9}, "top1_agreement": 1.0,
-                                           "threads": 2}).write(root / "metrics/export.json")
+                 data_hash="d" * 64, int8=INT8).write(root / "metrics/export.json")
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {s: {"cmd": f"graftline {s}"} for s in stages}}))
     return root
 

@@ -1,5 +1,5 @@
-"""The run report's charts as PNG bytes (matplotlib, Agg): both arms' curves (every seed), the selection scatter, the confusion
-matrix. Each function takes plain data read from the stages' files, so the report never imports a stage."""
+"""The run report's charts as PNG bytes (matplotlib, Agg): both arms' curves (every seed), the selection scatter,
+the confusion matrix. Each function takes plain data read from the stages' files, so the report never imports a stage."""
 
 from __future__ import annotations
 
