@@ -81,7 +81,7 @@ def _evidence(d: RunData) -> str:
            f"the mean from the test images {num(chk.variance.get('test_images'), '.2g')}, from the seeds "
            f"{num(chk.variance.get('seeds'), '.2g')}.</p>",
            "<h3>Per-class NTG (mean over seeds)</h3>",
-           table(["class", "NTG"], [[esc(c), f"<span class='{'bad' if v > chk.max_ntg else 'ok' if v < 0 else ''}'>"
+           table(["class", "NTG"], [[esc(c), f"<span class='{'bad' if v > chk.max_ntg else 'warn' if v > 0 else 'ok' if v < 0 else ''}'>"
                                     f"{num(v, '+.3f')}</span>"] for c, v in per_class])]
     if chk.forgetting is not None:
         out.append(f"<p>Forgetting of the source task (mean over seeds): {num(chk.forgetting, '+.3f')}"
