@@ -75,7 +75,7 @@ def _candidate(p: AdaptParams, selection_path: Path, zoo_dir: Path, project_root
         return resolve([p.candidate], zoo_dir, project_root)[0]
     log.warning("adapt.candidate is null: adapting select's pick, which was scored with the target's train+val "
                 "labels; set adapt.candidate to keep every target label out of training and selection")
-    return Candidate.from_dict(SelectionReport.read(selection_path).selected_spec)
+    return Candidate.from_dict(SelectionReport.read(selection_path).selected_spec.model_dump())
 
 
 def run_adapt_arm(p: AdaptParams, arm: str, seed: int, prepared: Path, project_root: Path, out: Path,
@@ -121,5 +121,6 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, prepared: Path, project_r
     with atomic_dir(out / f"seed-{seed}") as tmp:
         summary.model_sha256 = weights.save(tmp / "model", model, meta)
     summary.write(metrics_dir / arm / f"seed-{seed}.json")
-    write_json_atomic(metrics_dir / arm / f"seed-{seed}" / "adapt.json", {**summary.adapt.model_dump(), "recipe": vars(recipe)})
+    write_json_atomic(metrics_dir / arm / f"seed-{seed}" / "adapt.json",
+                      {**summary.adapt.model_dump(), "recipe": vars(recipe)})
     return summary

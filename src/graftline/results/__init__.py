@@ -15,9 +15,9 @@ from typing import Any, Optional, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
 
 from graftline.errors import GraftlineError
-from graftline.results.rows import (AdaptFacts, AdaptSeed, Forgetting, Int8Report, Probe, RankedCandidate, Row,
-                                    RuleResult, ScoredOn, SeedPair, SeedPredictions, Skipped, Subsample,
-                                    UnfreezeStep)
+from graftline.results.rows import (AdaptFacts, AdaptSeed, CandidateSpec, Forgetting, Int8Report, Probe,
+                                    RankedCandidate, Row, RuleResult, ScoredOn, SeedPair, SeedPredictions, Skipped,
+                                    Subsample, UnfreezeStep)
 
 T = TypeVar("T", bound="Result")
 
@@ -103,7 +103,7 @@ class SelectionReport(Result):
     data_hash: str
     ranking: list[RankedCandidate]
     selected: str
-    selected_spec: dict[str, Any]  # the pick's Candidate.to_dict() (models/candidates.py reads it back)
+    selected_spec: CandidateSpec  # the pick, as models/candidates.py reads it back
     why: str
     skipped: list[Skipped] = []
     scale: dict[str, str] = {}  # estimator -> what its numbers mean: also the names of each candidate's scores

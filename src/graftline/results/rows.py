@@ -63,6 +63,20 @@ class Preprocessing(Row):
     std: list[float]
 
 
+class CandidateSpec(Row):
+    """A resolved candidate as ``models.candidates.Candidate.to_dict()`` writes it (``Candidate.from_dict`` reads
+    ``spec.model_dump()`` back)."""
+
+    name: str
+    kind: str  # zoo | hub | file
+    ref: str
+    architecture: Optional[str] = None
+    model_kwargs: dict[str, Any] = {}  # timm's create_model keywords: free-form by design
+    input_size: Optional[list[int]] = None
+    mean: Optional[list[float]] = None
+    std: Optional[list[float]] = None
+
+
 class RankedCandidate(Row):
     """One candidate of reports/selection.json. In the file its estimator scores sit beside these keys (one column
     per estimator, e.g. ``"logme": 1.23``); here they are ``scores``, keyed by the report's ``scale`` names, so the
@@ -75,7 +89,7 @@ class RankedCandidate(Row):
     source_classes: Optional[int] = None  # None: a headless backbone (no LEEP/NCE)
     preprocessing: Preprocessing
     weights_sha256: Optional[str] = None
-    spec: dict[str, Any]  # models.candidates.Candidate.to_dict() (that layer reads it back)
+    spec: CandidateSpec
     scores: dict[str, Optional[float]] = {}
 
 
