@@ -19,11 +19,13 @@ CHECK = {"verdict": "positive", "ntg": -0.1, "ntg_low": -0.15, "ntg_high": -0.05
          "passed": True, "seeds": [0], "exported_seed": 0, "test_images": 100, "transfer_acc": 0.9,
          "scratch_acc": 0.8, "per_seed": [SEED], "per_class_ntg": {"a": -0.1}, "variance": {"seeds": 0.0},
          "source": "hub:x", "architecture": "resnet10t", "data_hash": "d"}
+SPEC = {"name": "zoo:a", "kind": "zoo", "ref": "models/zoo/a", "architecture": None, "model_kwargs": {},
+        "input_size": None, "mean": None, "std": None}
 CANDIDATE = {"candidate": "zoo:a", "kind": "zoo", "architecture": "test_resnet", "feature_dim": 8,
              "source_classes": 10, "preprocessing": {"input_size": [1, 32, 32], "mean": [0.5], "std": [0.25]},
-             "weights_sha256": "w", "spec": {"kind": "zoo", "id": "a"}, "logme": 0.7, "leep": -1.2, "knn": 0.8}
+             "weights_sha256": "w", "spec": SPEC, "logme": 0.7, "leep": -1.2, "knn": 0.8}
 SELECTION = {"estimator": "logme", "scored_on": {"splits": ["train", "val"], "images": 30, "views": 1, "classes": 3},
-             "data_hash": "d", "ranking": [CANDIDATE], "selected": "zoo:a", "selected_spec": {"kind": "zoo"},
+             "data_hash": "d", "ranking": [CANDIDATE], "selected": "zoo:a", "selected_spec": SPEC,
              "why": "highest logme", "skipped": [], "scale": {"logme": "...", "leep": "...", "knn": "..."}}
 
 
@@ -41,6 +43,7 @@ def test_a_check_file_reads_back_with_typed_seed_rows(tmp_path: Path):
     (CheckResult, {**CHECK, "per_seed": [{**SEED, "mcnemar": 0.01}]}, "per_seed.0.mcnemar"),
     (SelectionReport, {**SELECTION, "ranking": [{**CANDIDATE, "weights_sha": "w"}]}, "ranking.0.weights_sha"),
     (SelectionReport, {**SELECTION, "scored_on": {**SELECTION["scored_on"], "image": 30}}, "scored_on.image"),
+    (SelectionReport, {**SELECTION, "selected_spec": {**SPEC, "kwargs": {}}}, "selected_spec.kwargs"),
 ])
 def test_a_nested_row_with_an_unknown_key_is_refused_naming_the_file_and_the_key(tmp_path: Path, result, doc,
                                                                                   where):

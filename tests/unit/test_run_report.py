@@ -61,6 +61,8 @@ def _project(root: Path, transfer_right: float, stages: list[str]) -> Path:
     return root
 
 
+SPEC = {"name": "hub:a", "kind": "hub", "ref": "resnet10t", "architecture": "resnet10t", "model_kwargs": {},
+        "input_size": None, "mean": None, "std": None}
 INIT_STAGES = ["prepare", "validate", "select", "finetune", "baseline", "check", "export", "report"]
 
 
@@ -100,9 +102,9 @@ def test_the_verdict_is_coloured_by_its_meaning(tmp_path: Path, transfer_right, 
 def test_selection_columns_are_the_estimators_the_report_holds(tmp_path: Path):
     row = {"candidate": "hub:a", "kind": "hub", "architecture": "resnet10t", "feature_dim": 8, "source_classes": 3,
            "preprocessing": {"input_size": [3, 8, 8], "mean": [0.5] * 3, "std": [0.2] * 3}, "weights_sha256": "w",
-           "spec": {"kind": "hub"}, "logme": 0.5, "new_estimator": 0.25}
+           "spec": SPEC, "logme": 0.5, "new_estimator": 0.25}
     SelectionReport(estimator="logme", scored_on={"splits": ["train"], "images": 9, "classes": 3}, data_hash="d",
-                    ranking=[row], selected="hub:a", selected_spec={"kind": "hub"}, why="only one",
+                    ranking=[row], selected="hub:a", selected_spec=SPEC, why="only one",
                     scale={"logme": "log evidence", "new_estimator": "a registry's newcomer"}).write(
         tmp_path / "reports/selection.json")
     run_report(Project(tmp_path))
