@@ -38,7 +38,7 @@ def test_every_estimator_is_reported_and_the_ranking_follows_the_chosen_one(proj
         assert e.preprocessing.input_size == [1, 32, 32]
     scores = [e.scores["logme"] for e in report.ranking]
     assert scores == sorted(scores, reverse=True) and report.selected == report.ranking[0].candidate
-    assert "log-density" in report.scale.scores["logme"] and report.selected_spec.kind == "zoo"
+    assert "log-density" in report.scale["logme"] and report.selected_spec.kind == "zoo"
     by_leep, _ = select(project, "sel_leep", estimator="leep", feature_cache=None)
     leeps = [e.scores["leep"] for e in by_leep.ranking]
     assert leeps == sorted(leeps, reverse=True)
