@@ -164,7 +164,7 @@ def verdicts(arms: dict, y: np.ndarray, seeds: list[int], p) -> dict:
         v = decide(stack(name), stack("scratch"), y, classes, seeds, p.check.max_ntg, p.check.confidence,
                    p.check.bootstrap)
         out[name] = {"verdict": v.verdict, "ntg": v.ntg, "ntg_low": v.ntg_low, "ntg_high": v.ntg_high,
-                     "per_seed": [round(float(d["ntg"]), 4) for d in v.per_seed]}
+                     "per_seed": [round(d.ntg, 4) for d in v.per_seed]}
     t0 = time.perf_counter()
     decide(stack("good"), stack("scratch"), y, classes, seeds, p.check.max_ntg, p.check.confidence, p.check.bootstrap)
     verdict_s = time.perf_counter() - t0

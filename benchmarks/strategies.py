@@ -55,7 +55,7 @@ def main() -> None:
     a = ap.parse_args()
     params = load_params(ROOT / "params.yaml")
     sel = SelectionReport.read(ROOT / "reports/selection.json")
-    spec = Candidate.from_dict(sel.selected_spec)
+    spec = Candidate.from_dict(sel.selected_spec.model_dump())
     _, meta = load_candidate(spec, ROOT)
     size = meta["input_size"][1:]
     mean, std = meta["mean"], meta["std"]

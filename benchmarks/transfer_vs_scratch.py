@@ -40,7 +40,7 @@ SEEDS = [0, 1, 2]
 def _setup():
     params = load_params(ROOT / "params.yaml")
     sel = SelectionReport.read(ROOT / "reports/selection.json")
-    spec = Candidate.from_dict(sel.selected_spec)
+    spec = Candidate.from_dict(sel.selected_spec.model_dump())
     _, meta = load_candidate(spec, ROOT)
     size = meta["input_size"][1:]
     prepared = ROOT / "data/prepared"

@@ -90,10 +90,10 @@ def validate() -> None:
     report = run_validate(params.validate_, proj.staged, proj.root, proj.validation,
                           publish_to=proj.prepared)
     for r in report.rules:
-        if not r["passed"]:
-            typer.echo(f"validate: warning: rule {r['rule']}: {r['offending_count']} offending "
-                       f"({', '.join(r['offending'][:3])}); {r['explain']}")
-    typer.echo(f"validate: {sum(r['passed'] for r in report.rules)}/{len(report.rules)} rules passed on "
+        if not r.passed:
+            typer.echo(f"validate: warning: rule {r.rule}: {r.offending_count} offending "
+                       f"({', '.join(r.offending[:3])}); {r.explain}")
+    typer.echo(f"validate: {sum(r.passed for r in report.rules)}/{len(report.rules)} rules passed on "
                f"{report.scanned or report.images} scanned files; {report.images} kept "
                f"({len(report.warnings)} warning(s)) -> data/prepared")
 
@@ -139,8 +139,8 @@ def finetune(seed: Optional[int] = SEED) -> None:
     if not is_main():  # under torchrun, rank 0 reports
         return
     f = s.forgetting
-    forgot = (f"; source task {f['source_acc_before']:.3f} -> {f['source_acc_after']:.3f} "
-              f"(forgetting {f['forgetting']:+.3f})") if f else ""
+    forgot = (f"; source task {f.source_acc_before:.3f} -> {f.source_acc_after:.3f} "
+              f"(forgetting {f.forgetting:+.3f})") if f else ""
     typer.echo(f"finetune [{s.strategy}, regularizer {s.regularizer}, seed {s.seed}]: {_arm_line(s)}{forgot}")
 
 
@@ -165,10 +165,10 @@ def baseline(seed: Optional[int] = SEED) -> None:
 def check() -> None:
     """Transfer vs scratch over paired seeds on the test split: the NTG verdict with its interval ->
     metrics/check.json (exit 1 on negative transfer)."""
-    from graftline.check.adapted import checked
+    from graftline.check.stage import run_check_stage
 
     params, proj = _ctx()
-    r = checked(params, proj)
+    r = run_check_stage(params.check, params.adapt, proj)
     typer.echo(f"check: {r.verdict}: transfer {r.transfer_acc:.3f} vs scratch {r.scratch_acc:.3f} over "
                f"{len(r.seeds)} seeds -> NTG {r.ntg:+.3f}, {100 * r.confidence:.0f}% interval "
                f"[{r.ntg_low:+.3f}, {r.ntg_high:+.3f}] (negative above {r.max_ntg:+.3f})")

@@ -85,6 +85,11 @@ class Project:
         return self.metrics / "check.json"
 
     @property
+    def test_predictions(self) -> Path:
+        """check's predictions of both arms of every seed on the test split (the report reads them, runs nothing)."""
+        return self.reports / "test_predictions.json"
+
+    @property
     def adapt_json(self) -> Path:
         return self.metrics / "adapt.json"
 

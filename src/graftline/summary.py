@@ -26,11 +26,11 @@ def headline(proj: Project) -> str:
     if paths["select"].is_file():
         sel = SelectionReport.read(paths["select"])
         on = sel.scored_on
-        views = f" x {on['views']} views" if on.get("views", 1) > 1 else ""
-        lines.append(f"Source ranking by {sel.estimator} (scored on {on['images']} labelled images{views}):")
+        views = f" x {on.views} views" if on.views > 1 else ""
+        lines.append(f"Source ranking by {sel.estimator} (scored on {on.images} labelled images{views}):")
         for i, e in enumerate(sel.ranking, 1):
-            mark = "  <- selected" if e["candidate"] == sel.selected else ""
-            lines.append(f"  {i}. {e['candidate']:<36} {e[sel.estimator]:+.4f}{mark}")
+            mark = "  <- selected" if e.candidate == sel.selected else ""
+            lines.append(f"  {i}. {e.candidate:<36} {e.scores[sel.estimator]:+.4f}{mark}")
     if paths["check"].is_file():
         chk = CheckResult.read(paths["check"])
         adapt_path = proj.adapt_json

@@ -1,36 +1,67 @@
-"""Stage outputs -> Prefect artifacts, so the dashboard shows each stage's numbers next to its logs."""
+"""Stage outputs -> Prefect artifacts, so the dashboard shows each stage's numbers next to its logs.
+
+Every result is read through its model (graftline.results), as the CLI and the report read it. Artifact keys sort
+in stage order (``graftline-01-prepare``, ..., ``graftline-08-check``), the run's summary first (``-00-``).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-# stage -> (file, how to turn it into table rows)
-SOURCES = {
-    "demo": ("data/demo/README.json", lambda d: [{"target_images": d["target_images"], **d["source_images"]}]),
-    "prepare": ("data/staged/meta.json", lambda d: [{"images": d["images"], **d["splits"],
-                                                        "data_hash": d["data_hash"][:12]}]),
-    "validate": ("reports/validation.json", lambda d: [{k: r[k] for k in ("rule", "passed", "offending_count")}
-                                                       for r in d["rules"]]),
-    "zoo": ("models/zoo/zoo.json", lambda d: [{k: c[k] for k in ("id", "architecture", "domain",
-                                                                  "source_eval_accuracy")}
-                                              for c in d["candidates"]]),
-    "select": ("reports/selection.json", lambda d: [{"rank": i + 1, "candidate": e["candidate"],
-                                                     **{k: (round(e[k], 4) if e.get(k) is not None else None)
-                                                        for k in d.get("scale", {})
-                                                        if k in e},
-                                                     "selected": e["candidate"] == d["selected"]}
-                                                    for i, e in enumerate(d["ranking"])]),
-    "finetune": ("metrics/finetune/seed-{seed}.json", lambda d: [d]),  # one stage per seed: finetune@<seed>
-    "baseline": ("metrics/baseline/seed-{seed}.json", lambda d: [d]),
-    "check": ("metrics/check.json", lambda d: [{"seed": r["seed"], "verdict": d["verdict"], "ntg_mean": d["ntg"],
-                                                "ntg_low": d["ntg_low"], "ntg_high": d["ntg_high"], **r}
-                                               for r in d["per_seed"]]),
-    "export": ("metrics/export.json", lambda d: [d]),
+from graftline.results import (CheckResult, ExportResult, PrepareResult, SelectionReport, TrainResult,
+                               ValidationReport, ZooResult)
+
+
+def _demo(path: Path) -> list[dict]:
+    d = json.loads(path.read_text())  # the demo generator's own summary, not a stage result
+    return [{"target_images": d["target_images"], **d["source_images"]}]
+
+
+def _prepare(m: PrepareResult) -> dict:
+    return {"images": m.images, **m.splits, "data_hash": m.data_hash[:12]}
+
+
+def _selection(path: Path) -> list[dict]:
+    sel = SelectionReport.read(path)
+    return [{"rank": i, "candidate": r.candidate,
+             **{e: (round(r.scores[e], 4) if r.scores.get(e) is not None else None) for e in sel.estimators},
+             "selected": r.candidate == sel.selected} for i, r in enumerate(sel.ranking, 1)]
+
+
+def _check(path: Path) -> list[dict]:
+    c = CheckResult.read(path)
+    return [{"seed": r.seed, "verdict": c.verdict, "ntg_mean": c.ntg, "ntg_low": c.ntg_low, "ntg_high": c.ntg_high,
+             **r.model_dump(exclude={"seed"})} for r in c.per_seed]
+
+
+# stage -> (file, its table rows), in the pipeline's order: the artifact keys are numbered by it
+SOURCES: dict[str, tuple[str, Callable[[Path], list[dict]]]] = {
+    "demo": ("data/demo/README.json", _demo),
+    "prepare": ("data/staged/meta.json", lambda p: [_prepare(PrepareResult.read(p))]),
+    "validate": ("reports/validation.json", lambda p: [
+        {"rule": r.rule, "passed": r.passed, "offending_count": r.offending_count}
+        for r in ValidationReport.read(p).rules]),
+    "zoo": ("models/zoo/zoo.json", lambda p: [c.model_dump(exclude={"weights_sha256"})
+                                              for c in ZooResult.read(p).candidates]),
+    "select": ("reports/selection.json", _selection),
+    "finetune": ("metrics/finetune/seed-{seed}.json", lambda p: [TrainResult.read(p).model_dump(exclude={"made_by"})]),
+    "baseline": ("metrics/baseline/seed-{seed}.json", lambda p: [TrainResult.read(p).model_dump(exclude={"made_by"})]),
+    "check": ("metrics/check.json", _check),
+    "export": ("metrics/export.json", lambda p: [ExportResult.read(p).model_dump(exclude={"made_by"})]),
 }
+REPORT = len(SOURCES) + 1  # the report stage's number: its page and charts come after every stage
+
+
+def key(stage: str, *rest: str) -> str:
+    """``graftline-<NN>-<stage>[-rest]``: NN is the stage's place in the pipeline (00 = the run's summary), so the
+    dashboard lists artifacts in stage order. Keys hold lowercase letters, digits and dashes only."""
+    n = 0 if stage == "summary" else REPORT if stage == "report" else list(SOURCES).index(stage) + 1
+    return "-".join(["graftline", f"{n:02d}", stage, *rest])
 
 
 def _flat(row: dict) -> dict:
@@ -39,9 +70,9 @@ def _flat(row: dict) -> dict:
 
 @task(name="publish")
 def publish_stage(project_dir: Path, stage: str) -> str | None:
-    """Publish the stage's metrics/report as a table artifact keyed ``graftline-<stage>``; None if it has none.
-
-    Stages made by ``foreach`` (``finetune@1``) publish their own item's file (``metrics/finetune/seed-1.json``)."""
+    """Publish the stage's metrics/report as a table artifact keyed ``graftline-<NN>-<stage>``; None if it has
+    none. Stages made by ``foreach`` (``finetune@1``) publish their own item's file (``metrics/finetune/seed-1.json``,
+    key ``graftline-06-finetune-seed-1``)."""
     name, _, item = stage.partition("@")
     if name not in SOURCES:
         return None
@@ -50,9 +81,8 @@ def publish_stage(project_dir: Path, stage: str) -> str | None:
     path = project_dir / rel
     if not path.is_file():
         return None
-    rows = [_flat(r) for r in to_rows(json.loads(path.read_text()))]
-    key = f"graftline-{name}" + (f"-seed-{item}" if item else "")  # artifact keys: lowercase letters, digits, dashes
-    create_table_artifact(key=key, table=rows, description=f"{stage}: {rel}")
+    rows = [_flat(r) for r in to_rows(path)]
+    create_table_artifact(key=key(name, *(("seed", item) if item else ())), table=rows, description=f"{stage}: {rel}")
     return rel
 
 
@@ -63,7 +93,7 @@ def publish_summary(project_dir: Path) -> str:
     from graftline.summary import headline
 
     md = "# graftline run\n\n```\n" + headline(Project(Path(project_dir))) + "\n```\n"
-    create_markdown_artifact(key="graftline-summary", markdown=md, description="graftline run summary")
+    create_markdown_artifact(key=key("summary"), markdown=md, description="graftline run summary")
     return md
 
 
@@ -78,27 +108,29 @@ def publish_run_report(project_dir: Path) -> list[str]:
     made = []
     page = Path(project_dir) / "reports" / "run.html"
     if page.is_file():
-        create_link_artifact(key="graftline-run-report", link=page.resolve().as_uri(), link_text="reports/run.html",
+        create_link_artifact(key=key("report"), link=page.resolve().as_uri(), link_text="reports/run.html",
                              description="the run's one-page report (self-contained HTML: open it in a browser)")
-        made.append("graftline-run-report")
+        made.append(key("report"))
     for name, what in (("confusion", "test confusion matrix of the fine-tuned model"),
                        ("selection", "selection score against kNN accuracy, every candidate"),
-                       ("curves", "training curves of both arms")):
+                       ("curves", "training curves of both arms, every seed")):
         png = Path(project_dir) / "reports" / "figures" / f"{name}.png"
         if png.is_file():
             uri = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
-            create_image_artifact(image_url=uri, key=f"graftline-{name}", description=what)
-            made.append(f"graftline-{name}")
-    sel = Path(project_dir) / "reports" / "selection.json"
-    if sel.is_file():
-        d = json.loads(sel.read_text())
-        est = d["estimator"]
-        lines = [f"# Source ranking by {est}", "", "| # | candidate | " + est + " | knn |", "|---|---|---|---|"]
-        for i, r in enumerate(d["ranking"], 1):
-            mark = " **(selected)**" if r["candidate"] == d["selected"] else ""
-            lines.append(f"| {i} | {r['candidate']}{mark} | {r.get(est, float('nan')):+.4f} | "
-                         f"{r.get('knn', float('nan')):.3f} |")
-        lines += ["", d["why"]]
-        create_markdown_artifact(key="graftline-ranking", markdown="\n".join(lines), description="selection ranking")
-        made.append("graftline-ranking")
+            create_image_artifact(image_url=uri, key=key("report", name), description=what)
+            made.append(key("report", name))
+    sel_path = Path(project_dir) / "reports" / "selection.json"
+    if sel_path.is_file():
+        sel = SelectionReport.read(sel_path)
+        est = sel.estimator
+        lines = [f"# Source ranking by {est}", "", f"| # | candidate | {est} | knn |", "|---|---|---|---|"]
+        for i, r in enumerate(sel.ranking, 1):
+            mark = " **(selected)**" if r.candidate == sel.selected else ""
+            score, knn = r.scores.get(est), r.scores.get("knn")
+            lines.append(f"| {i} | {r.candidate}{mark} | {'n/a' if score is None else f'{score:+.4f}'} | "
+                         f"{'n/a' if knn is None else f'{knn:.3f}'} |")
+        lines += ["", sel.why]
+        create_markdown_artifact(key=key("report", "ranking"), markdown="\n".join(lines),
+                                 description="selection ranking")
+        made.append(key("report", "ranking"))
     return made

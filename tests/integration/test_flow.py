@@ -62,8 +62,9 @@ def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tmp_path
     assert sorted(r.name for r in stage_runs) == sorted(STAGES)  # exactly one task run per stage
     assert all(r.state.is_completed() for r in stage_runs)
     keys = {a.key for a in artifacts}
-    assert {"graftline-select", "graftline-check", "graftline-export", "graftline-summary", "graftline-run-report",
-            "graftline-confusion", "graftline-selection", "graftline-curves", "graftline-ranking"} <= keys
+    assert {"graftline-05-select", "graftline-08-check", "graftline-09-export", "graftline-00-summary",
+            "graftline-10-report", "graftline-10-report-confusion", "graftline-10-report-selection",
+            "graftline-10-report-curves", "graftline-10-report-ranking"} <= keys
     assert all(state.result()["ran"].values())  # a fresh project: DVC ran every stage (graftline's status file)
 
     # Nothing changed: DVC's status says every stage is up to date, so none is started.

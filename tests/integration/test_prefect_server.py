@@ -110,11 +110,11 @@ def test_deployment_runs_two_overlapping_runs_one_after_the_other(server, tmp_pa
         limits = [lim.name for lim in client.read_global_concurrency_limits(limit=50)]
     assert any(n.startswith("graftline-project-") for n in limits), limits
     for keys in arts.values():  # both runs publish the report, whichever ran the stages
-        assert {"graftline-run-report", "graftline-confusion", "graftline-ranking", "graftline-summary"} <= set(keys)
+        assert {"graftline-10-report", "graftline-10-report-confusion", "graftline-10-report-ranking", "graftline-00-summary"} <= set(keys)
         # Prefect stores a link artifact as markdown: [text](url)
-        assert keys["graftline-run-report"].data.endswith("/reports/run.html)"), keys["graftline-run-report"].data
-        assert keys["graftline-confusion"].type == "image"
-        assert keys["graftline-confusion"].data.startswith("data:image/png;base64,")
+        assert keys["graftline-10-report"].data.endswith("/reports/run.html)"), keys["graftline-10-report"].data
+        assert keys["graftline-10-report-confusion"].type == "image"
+        assert keys["graftline-10-report-confusion"].data.startswith("data:image/png;base64,")
     # Exactly one run trained (its tqdm bars became progress artifacts at 100 %); the other found it up to date.
     progress = [{k: a for k, a in keys.items() if k.startswith("graftline-progress-")} for keys in arts.values()]
     key = f"graftline-progress-finetune-{TINY['check']['seeds'][0]}"  # stage finetune@0

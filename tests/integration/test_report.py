@@ -47,8 +47,12 @@ def test_run_report_renders_with_every_image_in_headless_chromium(tiny_git_repo:
     assert f"<b>{check['transfer_acc']:.3f}</b> vs scratch <b>{check['scratch_acc']:.3f}</b>" in text
     export = json.loads((project / "metrics" / "export.json").read_text())
     assert export["onnx_sha256"] in text  # lineage down to the shipped file
-    for section in ("Source selection", "Training (both arms)", "confusion matrix", "Data validation", "Lineage"):
+    for section in ("Source selection", "Training (both arms, every seed)", "confusion matrix", "Data validation",
+                    "Lineage", f"Evidence: {len(check['seeds'])} paired seeds"):
         assert section in text, section
+    for r in check["per_seed"]:  # the evidence behind the verdict: every seed's row, as check measured it
+        assert f"<td>{r['transfer_acc']:.3f}</td><td>{r['scratch_acc']:.3f}</td><td>{r['ntg']:+.3f}</td>" in text
+    assert "Not produced" not in text  # every stage of the project ran
 
     # The page's own script marks <body data-images="ok N"> once every <img> has decoded.
     dom = browse(page, tmp_path, "--virtual-time-budget=5000", "--dump-dom")

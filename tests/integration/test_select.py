@@ -37,32 +37,33 @@ def select(project: Path, name: str, **kw) -> tuple[SelectionReport, dict]:
 
 def test_every_estimator_is_reported_and_the_ranking_follows_the_chosen_one(project: Path):
     report, _ = select(project, "sel_logme", feature_cache=None)
-    assert {e["candidate"] for e in report.ranking} == {f"zoo:{c['id']}" for c in TINY["zoo"]["candidates"]}
+    assert {e.candidate for e in report.ranking} == {f"zoo:{c['id']}" for c in TINY["zoo"]["candidates"]}
     assert list(report.scale) == [*E.REGISTRY, E.ENSEMBLE]  # the score columns, each with how to read it
     for e in report.ranking:
         for name in report.scale:  # every zoo candidate has its source head: every estimator has a number
-            assert math.isfinite(e[name]), (e["candidate"], name, e[name])
-        assert e["preprocessing"]["input_size"] == [1, 32, 32]
-    assert report.selected == report.ranking[0]["candidate"] and report.selected_spec["kind"] == "zoo"
+            assert math.isfinite(e.scores[name]), (e.candidate, name, e.scores[name])
+        assert e.preprocessing.input_size == [1, 32, 32]
+    assert report.selected == report.ranking[0].candidate and report.selected_spec.kind == "zoo"
     assert "log-density" in report.scale["logme"]
     # the control pretrained on shuffled labels learnt nothing transferable: LogME puts it last
-    assert report.ranking[-1]["candidate"] == "zoo:test_resnet.random_labels", [
-        (e["candidate"], e["logme"]) for e in report.ranking]
+    assert report.ranking[-1].candidate == "zoo:test_resnet.random_labels", [
+        (e.candidate, e.scores["logme"]) for e in report.ranking]
     # one candidate's LogME recomputed outside select: its features extracted here from the decoded splits
-    row = next(e for e in report.ranking if e["candidate"] == "zoo:test_convnext.letters")
-    model, meta = load(resolve([row["candidate"]], project / "models/zoo", project)[0], project)
+    row = next(e for e in report.ranking if e.candidate == "zoo:test_convnext.letters")
+    model, meta = load(resolve([row.candidate], project / "models/zoo", project)[0], project)
     feats, labels = [], []
     for split in ("train", "val"):
         part = load_split(project / "data/prepared", project, split, meta["in_chans"], meta["input_size"][1:])
         feats.append(extract(model, part.data, meta["mean"], meta["std"])[0])
         labels.append(part.data.labels.numpy())
-    assert E.logme(np.concatenate(feats), np.concatenate(labels)) == pytest.approx(row["logme"], rel=1e-6, abs=1e-9)
+    assert E.logme(np.concatenate(feats), np.concatenate(labels)) == pytest.approx(row.scores["logme"], rel=1e-6,
+                                                                                    abs=1e-9)
     by_leep, _ = select(project, "sel_leep", estimator="leep", feature_cache=None)
-    assert by_leep.selected == max(report.ranking, key=lambda e: e["leep"])["candidate"]  # same scores, other key
+    assert by_leep.selected == max(report.ranking, key=lambda e: e.scores["leep"]).candidate  # same scores, other key
     # train+val (the default) scores more labelled images than train alone; views multiply them
-    assert report.scored_on["splits"] == ["train", "val"]
+    assert report.scored_on.splits == ["train", "val"]
     fewer, _ = select(project, "sel_train", score_on="train", views=2, feature_cache=None)
-    assert fewer.scored_on["images"] < report.scored_on["images"] and fewer.scored_on["views"] == 2
+    assert fewer.scored_on.images < report.scored_on.images and fewer.scored_on.views == 2
 
 
 def test_feature_cache_extracts_each_candidate_once(project: Path, tmp_path: Path):
@@ -74,8 +75,8 @@ def test_feature_cache_extracts_each_candidate_once(project: Path, tmp_path: Pat
     assert cached.pop("zoo:test_resnet.digits") is True and not any(cached.values())
     third, m3 = select(project, "c3", feature_cache=cache)
     assert all(v["features_cached"] for v in m3["candidates"].values())
-    assert [(e["candidate"], e["logme"], e["leep"]) for e in third.ranking] == \
-        [(e["candidate"], e["logme"], e["leep"]) for e in second.ranking]
+    assert [(e.candidate, e.scores["logme"], e.scores["leep"]) for e in third.ranking] == \
+        [(e.candidate, e.scores["logme"], e.scores["leep"]) for e in second.ranking]
     _, m4 = select(project, "c4", feature_cache=cache, views=2)  # other preprocessing, other features
     assert not any(v["features_cached"] for v in m4["candidates"].values())
 
@@ -84,9 +85,9 @@ def test_dask_local_cluster_gives_the_same_ranking(project: Path):
     local, _ = select(project, "local", feature_cache=None)
     dask, m = select(project, "dask", feature_cache=None, executor="dask", dask_workers=2)
     assert m["executor"] == "dask"
-    assert [e["candidate"] for e in dask.ranking] == [e["candidate"] for e in local.ranking]
+    assert [e.candidate for e in dask.ranking] == [e.candidate for e in local.ranking]
     for a, b in zip(dask.ranking, local.ranking):
-        assert a["logme"] == pytest.approx(b["logme"], rel=1e-9, abs=1e-9)
+        assert a.scores["logme"] == pytest.approx(b.scores["logme"], rel=1e-9, abs=1e-9)
 
 
 def test_unloadable_candidate_fails_the_stage_or_is_skipped(project: Path, tmp_path: Path):
@@ -97,7 +98,7 @@ def test_unloadable_candidate_fails_the_stage_or_is_skipped(project: Path, tmp_p
         select(project, "bad", feature_cache=None, candidates=cands)
     report, _ = select(project, "skip", feature_cache=None, candidates=cands, skip_unloadable=True)
     assert report.selected == "zoo:test_resnet.digits"
-    assert report.skipped[0]["candidate"] == f"file:{bad}" and "safetensors" in report.skipped[0]["reason"]
+    assert report.skipped[0].candidate == f"file:{bad}" and "safetensors" in report.skipped[0].reason
     # Through the CLI: exit 2 and one paragraph naming the candidate and the fix.
     params = (project / "params.yaml").read_text()
     try:

@@ -121,7 +121,7 @@ def test_the_onnx_file_describes_itself_and_matches_torch(trained: Path, preproc
 def test_int8_is_kept_only_with_its_measured_reason(trained: Path):
     out = Project(trained).exported
     r = run_export(ExportParams(int8="auto"), Project(trained), 0)
-    q = r.int8
+    q = r.int8.model_dump()
     assert set(q) >= {"kept", "reason", "speedup_batch32", "test_acc", "top1_agreement", "ms_batch32"}
     assert (out / "model.int8.onnx").is_file() == q["kept"]
     if q["kept"]:

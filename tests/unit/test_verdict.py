@@ -35,7 +35,7 @@ def test_clear_gain_is_positive_clear_loss_is_negative():
     v = decide(t, s, y, CLASSES, [0, 1, 2])
     assert v.verdict == "positive" and v.ntg_high < 0 and v.ntg_low < v.ntg < v.ntg_high
     assert v.ntg == pytest.approx(s.mean() - t.mean())
-    assert [r["seed"] for r in v.per_seed] == [0, 1, 2] and all(r["mcnemar_p"] < 0.01 for r in v.per_seed)
+    assert [r.seed for r in v.per_seed] == [0, 1, 2] and all(r.mcnemar_p < 0.01 for r in v.per_seed)
     w = decide(s, t, y, CLASSES, [0, 1, 2])  # the arms swapped: the source hurts
     assert w.verdict == "negative" and w.ntg_low > 0
     assert set(v.per_class) == {"a", "b"}

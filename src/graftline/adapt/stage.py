@@ -72,7 +72,7 @@ def _candidate(p: AdaptParams, selection_path: Path, zoo_dir: Path, project_root
         return resolve([p.candidate], zoo_dir, project_root)[0]
     log.warning("adapt.candidate is null: adapting select's pick, which was scored with the target's train+val "
                 "labels; set adapt.candidate to keep every target label out of training and selection")
-    return Candidate.from_dict(SelectionReport.read(selection_path).selected_spec)
+    return Candidate.from_dict(SelectionReport.read(selection_path).selected_spec.model_dump())
 
 
 def run_adapt_arm(p: AdaptParams, arm: str, seed: int, proj: Project) -> TrainResult:
@@ -120,5 +120,5 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, proj: Project) -> TrainRe
         summary.model_sha256 = weights.save(tmp / "model", model, meta)
     summary.write(proj.arm_metrics(arm, seed))
     write_json_atomic(proj.arm_metrics(arm, seed).with_suffix("") / "adapt.json",
-                      {**summary.adapt, "recipe": vars(recipe)})
+                      {**summary.adapt.model_dump(), "recipe": vars(recipe)})
     return summary

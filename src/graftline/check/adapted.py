@@ -11,43 +11,43 @@ from __future__ import annotations
 import logging
 import statistics
 
-from graftline.check.ntg import run_check
-from graftline.errors import GateFailed
-from graftline.results import AdaptResult, CheckResult, TrainResult
+from graftline.config import AdaptParams
+from graftline.errors import ModelError
+from graftline.project import Project
+from graftline.results import AdaptResult, AdaptSeed, CheckResult, TrainResult
 
 log = logging.getLogger(__name__)
 
 
-def checked(params, proj):
-    """The check stage, then metrics/adapt.json (written before a failed gate's error goes on)."""
-    path = proj.check_json
-    try:
-        r = run_check(params.check, proj)
-    except GateFailed:
-        adapt_summary(params, proj, CheckResult.read(path))
-        raise
-    adapt_summary(params, proj, r)
-    return r
+def _dev(proj: Project, arm: str, seed: int) -> float:
+    """The arm's label-free DEV score; a supervised arm (no adapt record) is an error, not a silent gap."""
+    path = proj.arm_metrics(arm, seed)
+    facts = TrainResult.read(path).adapt
+    if facts is None:
+        raise ModelError(f"{path}: no `adapt` record although adapt.method is set: this {arm} arm was trained by the "
+                         f"supervised stage. Run `dvc repro` (or `graftline {arm} --seed {seed}`) to train it in "
+                         "adapt mode.")
+    return facts.dev
 
 
-def adapt_summary(params, proj, check) -> None:
+def adapt_summary(adapt: AdaptParams, proj: Project, check: CheckResult) -> AdaptResult:
     """metrics/adapt.json from the check's paired seeds (always written: method none says the mode is off)."""
     path = proj.adapt_json
-    if params.adapt.method == "none":
-        AdaptResult(method="none").write(path)
-        return
-    dev = {arm: [TrainResult.read(proj.arm_metrics(arm, s)).adapt["dev"] for s in check.seeds]
-           for arm in ("finetune", "baseline")}
+    if adapt.method == "none":
+        r = AdaptResult(method="none")
+        r.write(path)
+        return r
+    dev = {arm: statistics.mean(_dev(proj, arm, s) for s in check.seeds) for arm in ("finetune", "baseline")}
     r = AdaptResult(
-        method=params.adapt.method, target_acc=check.transfer_acc, source_only_acc=check.scratch_acc,
+        method=adapt.method, target_acc=check.transfer_acc, source_only_acc=check.scratch_acc,
         gain=check.transfer_acc - check.scratch_acc, seeds=check.seeds, verdict=check.verdict,
         ntg=check.ntg, ntg_low=check.ntg_low, ntg_high=check.ntg_high,
-        per_seed=[{"seed": d["seed"], "target_acc": d.get("transfer_acc"), "source_only_acc": d.get("scratch_acc")}
+        per_seed=[AdaptSeed(seed=d.seed, target_acc=d.transfer_acc, source_only_acc=d.scratch_acc)
                   for d in check.per_seed],
-        dev_adapted=statistics.mean(dev["finetune"]), dev_source_only=statistics.mean(dev["baseline"]),
-        label_free_prefers="adapted" if statistics.mean(dev["finetune"]) < statistics.mean(dev["baseline"])
-        else "source_only",
+        dev_adapted=dev["finetune"], dev_source_only=dev["baseline"],
+        label_free_prefers="adapted" if dev["finetune"] < dev["baseline"] else "source_only",
         test_images=check.test_images)
     r.write(path)
     log.info("adapt: %s %.3f vs source-only %.3f on the target's test split (%+.3f)", r.method, r.target_acc,
              r.source_only_acc, r.gain)
+    return r

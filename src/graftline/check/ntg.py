@@ -5,6 +5,8 @@ architecture, data, data order, augmentation and budget) are scored image by ima
 (check/verdict.py) is the mean NTG with a bootstrap interval over test images and seeds, per-seed McNemar p-values
 and per-class NTG. ``negative`` fails the gate (exit 1, export blocked); ``inconclusive`` warns, or fails with
 ``check.on_inconclusive: fail``; ``check.max_forgetting`` also fails a transfer that forgot too much of its source.
+Every prediction is kept in reports/test_predictions.json, so the report draws the confusion matrix without
+running the models a second time.
 """
 
 from __future__ import annotations
@@ -21,28 +23,19 @@ from graftline.errors import GateFailed
 from graftline.eval.logits import predict_logits
 from graftline.models import weights
 from graftline.project import Project
-from graftline.results import CheckResult, TrainResult
+from graftline.results import CheckPredictions, CheckResult, SeedPredictions, TrainResult
 
 log = logging.getLogger(__name__)
 
 
-def ntg(transfer_acc: float, scratch_acc: float) -> float:
-    """err(transfer) - err(scratch) = scratch_acc - transfer_acc."""
-    return (1.0 - transfer_acc) - (1.0 - scratch_acc)
-
-
-def seed_dir(arm_dir: Path, seed: int) -> Path:
-    return arm_dir / f"seed-{seed}"
-
-
-def _correct(model_dir: Path, prepared: Path, project_root: Path, cache: dict) -> tuple[np.ndarray, dict]:
+def _predict(model_dir: Path, proj: Project, cache: dict) -> tuple[np.ndarray, dict]:
+    """The arm's predicted class per test image, and its model.json."""
     model, meta = weights.load(model_dir / "model")
     key = (meta["in_chans"], tuple(meta["input_size"][1:]))
     if key not in cache:  # both arms and every seed share one decoded test split
-        cache[key] = load_split(prepared, project_root, "test", meta["in_chans"], meta["input_size"][1:])
+        cache[key] = load_split(proj.prepared, proj.root, "test", meta["in_chans"], meta["input_size"][1:])
     test = cache[key]
-    pred = predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1).numpy()
-    return pred == test.y.numpy(), meta
+    return predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1).numpy(), meta
 
 
 def _forgetting(metrics_dir: Path, seeds: list[int]) -> float | None:
@@ -51,25 +44,28 @@ def _forgetting(metrics_dir: Path, seeds: list[int]) -> float | None:
         path = metrics_dir / "finetune" / f"seed-{s}.json"
         f = TrainResult.read(path).forgetting if path.is_file() else None
         if f is not None:
-            values.append(f["forgetting"])
+            values.append(f.forgetting)
     return float(np.mean(values)) if values else None
 
 
 def run_check(p: CheckParams, proj: Project) -> CheckResult:
-    """Score both arms of every seed on the test split; write ``metrics/check.json``; raise GateFailed on a failed
-    gate."""
-    prepared, project_root, finetuned, baseline, metrics_path = (proj.prepared, proj.root, proj.finetuned,
-                                                                 proj.baseline, proj.check_json)
+    """Score both arms of every seed on the test split; write metrics/check.json and reports/test_predictions.json;
+    raise GateFailed on a failed gate."""
     cache: dict = {}
-    t_ok, s_ok, tmeta = [], [], {}
+    preds, tmeta = [], {}
     for seed in p.seeds:
-        ok, tmeta = _correct(seed_dir(finetuned, seed), prepared, project_root, cache)
-        t_ok.append(ok)
-        s_ok.append(_correct(seed_dir(baseline, seed), prepared, project_root, cache)[0])
+        transfer, tmeta = _predict(proj.arm("finetune", seed), proj, cache)
+        scratch, _ = _predict(proj.arm("baseline", seed), proj, cache)
+        preds.append(SeedPredictions(seed=seed, transfer=transfer.tolist(), scratch=scratch.tolist()))
     test = next(iter(cache.values()))
-    v = decide(np.stack(t_ok), np.stack(s_ok), test.y.numpy(), test.classes, p.seeds, p.max_ntg, p.confidence,
-               p.bootstrap)
-    forgetting = _forgetting(metrics_path.parent, p.seeds)
+    y = test.y.numpy()
+    CheckPredictions(data_hash=test.meta["data_hash"], classes=list(test.classes), labels=y.tolist(),
+                     seeds=preds).write(proj.test_predictions)
+    v = decide(np.stack([np.asarray(s.transfer) == y for s in preds]),
+               np.stack([np.asarray(s.scratch) == y for s in preds]), y, test.classes, p.seeds, p.max_ntg,
+               p.confidence, p.bootstrap)
+    metrics_path = proj.check_json
+    forgetting = _forgetting(proj.metrics, p.seeds)
     forgot_too_much = p.max_forgetting is not None and forgetting is not None and forgetting > p.max_forgetting
     verdict = "negative" if forgot_too_much else v.verdict
     fail = verdict == "negative" or (verdict == "inconclusive" and p.on_inconclusive == "fail")

@@ -33,6 +33,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from graftline.errors import DataError
+from graftline.results import SeedPair
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Verdict:
     test_images: int
     transfer_acc: float
     scratch_acc: float
-    per_seed: list[dict] = field(default_factory=list)
+    per_seed: list[SeedPair] = field(default_factory=list)
     per_class: dict[str, float] = field(default_factory=dict)
     variance: dict[str, float] = field(default_factory=dict)
     advice: str = ""
@@ -131,9 +132,9 @@ def decide(transfer_ok: np.ndarray, scratch_ok: np.ndarray, labels: np.ndarray, 
     verdict = "negative" if low > max_ntg else "positive" if high < 0 else "inconclusive"
     var_seed = float(per_seed_ntg.var(ddof=1)) / k if k > 1 else 0.0  # the seed draw's variance (s^2 / K)
     var_test = max(0.0, float(diff.mean(0).var(ddof=1)) - noise / k) / n if n > 1 else 0.0
-    per_seed = [{"seed": seed, "transfer_acc": float(t[i].mean()), "scratch_acc": float(s[i].mean()),
-                 "ntg": float(per_seed_ntg[i]), "mcnemar_p": mcnemar_p(t[i], s[i]),
-                 "transfer_only_right": int(np.sum(t[i] & ~s[i])), "scratch_only_right": int(np.sum(~t[i] & s[i]))}
+    per_seed = [SeedPair(seed=seed, transfer_acc=float(t[i].mean()), scratch_acc=float(s[i].mean()),
+                         ntg=float(per_seed_ntg[i]), mcnemar_p=mcnemar_p(t[i], s[i]),
+                         transfer_only_right=int(np.sum(t[i] & ~s[i])), scratch_only_right=int(np.sum(~t[i] & s[i])))
                 for i, seed in enumerate(seeds)]
     per_class = {c: float(diff[:, labels == j].mean()) for j, c in enumerate(classes) if np.any(labels == j)}
     return Verdict(verdict=verdict, ntg=mean, ntg_low=low, ntg_high=high, confidence=confidence, seeds=list(seeds),

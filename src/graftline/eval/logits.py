@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import numpy as np
 import torch
 
 from graftline.data.images import normalize
@@ -51,27 +50,9 @@ def predict_logits(model: torch.nn.Module, data, mean=None, std=None, batch_size
     return torch.cat(out) if out else torch.empty(0)
 
 
-def labels_of(data) -> torch.Tensor:
-    return data.labels
-
-
 def accuracy(model: torch.nn.Module, data, y: torch.Tensor | None = None, mean=None, std=None) -> float:
     """Top-1 accuracy of ``model`` on ``data`` (labels ``y``, default the dataset's own)."""
-    y = labels_of(data) if y is None else y
+    y = data.labels if y is None else y
     if len(y) == 0:
         return float("nan")
     return (predict_logits(model, data, mean, std).argmax(1) == y).float().mean().item()
-
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts [true class, predicted class]."""
-    m = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(m, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return m
-
-
-def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Recall of each class (NaN for a class with no test image)."""
-    m = confusion(y_true, y_pred, num_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.diag(m) / m.sum(1)

@@ -1,68 +1,75 @@
-"""The report stage: one self-contained page per run (reports/run.html) from the stages' output files."""
+"""The report stage: one self-contained page per run (reports/run.html) from the stages' typed results.
+
+The page shows the evidence behind the verdict, not the verdict alone: the seeds, each seed's paired accuracies,
+NTG and McNemar p, the per-class NTG, every seed's training curves, the INT8 decision with its measured cost. It
+reads check's saved test predictions (reports/test_predictions.json) instead of running a model again.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from graftline.project import Project, write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 
-def _figures(d) -> dict:
+def _figures(d) -> dict[str, bytes]:
     from graftline.report import figures
 
     out = {}
-    sel = d.get("selection")
+    sel = d.selection
     if sel:
-        est = sel["estimator"]
+        est = sel.estimator
         other = "knn" if est != "knn" else "ensemble"  # kNN: leave-one-out accuracy measured on the features
-        ranked = [r for r in sel["ranking"] if r.get(est) is not None and r.get(other) is not None]
+        ranked = [r for r in sel.ranking if r.scores.get(est) is not None and r.scores.get(other) is not None]
         if ranked:
             out["selection"] = figures.selection_scatter(
-                [r["candidate"] for r in ranked], [r[est] for r in ranked], [r[other] for r in ranked],
-                sel["selected"], f"{est} (selection score)", f"{other} (measured on the target features)")
-    arms = {a: d.root / "metrics" / a / f"seed-{d.seed}" / "plots" / "metrics" for a in ("finetune", "baseline")}
-    if any(p.is_dir() for p in arms.values()):
-        out["curves"] = figures.curves({a: p for a, p in arms.items() if p.is_dir()})
+                [r.candidate for r in ranked], [r.scores[est] for r in ranked], [r.scores[other] for r in ranked],
+                sel.selected, f"{est} (selection score)", f"{other} (measured on the target features)")
+    arms = {a: {s: d.root / "metrics" / a / f"seed-{s}" / "plots" / "metrics" for s in d.seeds}
+            for a in ("finetune", "baseline")}
+    arms = {a: {s: p for s, p in by_seed.items() if p.is_dir()} for a, by_seed in arms.items()}
+    if any(arms.values()):
+        out["curves"] = figures.curves({a: s for a, s in arms.items() if s}, d.arm_names)
     if d.confusion is not None:
-        out["confusion"] = figures.confusion(d.confusion, d.classes)
+        out["confusion"] = figures.confusion(
+            d.confusion, d.predictions.classes,
+            f"test confusion matrix ({d.arm_names['finetune']} model, seed {d.seed})")
     return out
 
 
-def _plot_data(d, folder: Path) -> None:
+def _plot_data(d, folder) -> None:
     """CSV files for ``dvc plots`` (dvc.yaml's templates): the test predictions (``confusion``) and every
-    candidate's selection score against kNN accuracy (``scatter``)."""
+    candidate's scores, one column per estimator (``scatter``)."""
     if d.predictions is not None:
-        y, p, classes = d.predictions
-        rows = "".join(f"{classes[a]},{classes[b]}\n" for a, b in zip(y, p))
+        p = d.predictions
+        rows = "".join(f"{p.classes[a]},{p.classes[b]}\n" for a, b in zip(p.labels, p.of(d.seed).transfer))
         write_bytes_atomic(folder / "predictions.csv", ("actual,predicted\n" + rows).encode())
-    sel = d.get("selection")
-    if sel:
-        est = sel["estimator"]
-        rows = "".join(f"{r['candidate'].replace(',', ';')},{r.get(est)},{r.get('knn')}\n" for r in sel["ranking"])
-        write_bytes_atomic(folder / "selection.csv", (f"candidate,{est},knn\n" + rows).encode())
+    if d.selection:
+        names = d.selection.estimators
+        rows = "".join(",".join([r.candidate.replace(",", ";"), *(str(r.scores.get(e)) for e in names)]) + "\n"
+                       for r in d.selection.ranking)
+        write_bytes_atomic(folder / "selection.csv", (",".join(["candidate", *names]) + "\n" + rows).encode())
 
 
 def run_report(proj: Project) -> dict:
-    """Write ``html_path`` (self-contained), each chart as a PNG in ``figures_dir`` (for dashboards) and the numbers
-    that judge the run in ``metrics_path`` (DVC's metrics file)."""
-    root, html_path, figures_dir, metrics_path = proj.root, proj.report_html, proj.figures, proj.run_metrics
+    """Write reports/run.html (self-contained), each chart as a PNG in reports/figures (for dashboards), the CSVs
+    for ``dvc plots`` in reports/plots and the numbers that judge the run in metrics/run.json (DVC's metrics)."""
     from graftline.report.collect import collect, judged
     from graftline.report.html import render
 
     t0 = time.perf_counter()
-    data = collect(root)
+    data = collect(proj.root)
     figs = _figures(data)
     for name, png in figs.items():
-        write_bytes_atomic(figures_dir / f"{name}.png", png)
-    write_bytes_atomic(html_path, render(data, figs).encode())
-    if metrics_path is not None:
-        write_json_atomic(metrics_path, judged(data))
-    _plot_data(data, html_path.parent / "plots")
+        write_bytes_atomic(proj.figures / f"{name}.png", png)
+    write_bytes_atomic(proj.report_html, render(data, figs).encode())
+    write_json_atomic(proj.run_metrics, judged(data))
+    _plot_data(data, proj.reports / "plots")
     seconds = time.perf_counter() - t0
-    log.debug("report: %s (%d charts, %.1f s)%s", html_path, len(figs), seconds,
-             f"; not produced yet: {', '.join(data.missing)}" if data.missing else "")
-    return {"html": str(html_path), "figures": sorted(figs), "seconds": seconds, "missing": data.missing}
+    log.debug("report: %s (%d charts, %.1f s)%s", proj.report_html, len(figs), seconds,
+              f"; not produced yet: {', '.join(data.missing)}" if data.missing else "")
+    return {"html": str(proj.report_html), "figures": sorted(figs), "seconds": seconds,
+            "missing": data.missing}

@@ -1,138 +1,146 @@
-"""What the run report shows, read from the stages' output files (never by importing a stage).
+"""What the run report shows, read through the typed results (graftline.results), never by importing a stage.
 
-Every section is optional: a file that is missing (a stage that has not run) leaves its section out and is named
-in ``missing``. The check verdict is read tolerantly: ``verdict``/``ntg_low``/``ntg_high``/``confidence`` when the
-check stage writes them, else today's ``ntg``/``passed``.
+Every section is optional: a result that is missing (a stage that has not run, or a gate that stopped the run before
+it) leaves its section out and is named in ``missing``, but only for stages this project has: a project made by
+``graftline init`` has no zoo stage, so its report does not call the zoo "not produced".
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional, TypeVar
 
 import numpy as np
+import yaml
 
-log = logging.getLogger(__name__)
+from graftline.results import (AdaptResult, CheckPredictions, CheckResult, ExportResult, PrepareResult, Result,
+                               SelectionReport, TrainResult, ValidationReport, ZooResult)
+
+R = TypeVar("R", bound=Result)
+
+# result -> (file, the dvc.yaml stage that writes it)
+FILES = {
+    "prepared": ("data/prepared/meta.json", "prepare"),
+    "validation": ("reports/validation.json", "validate"),
+    "zoo": ("models/zoo/zoo.json", "zoo"),
+    "selection": ("reports/selection.json", "select"),
+    "finetune": ("metrics/finetune/seed-{seed}.json", "finetune"),
+    "baseline": ("metrics/baseline/seed-{seed}.json", "baseline"),
+    "check": ("metrics/check.json", "check"),
+    "predictions": ("reports/test_predictions.json", "check"),
+    "export": ("metrics/export.json", "export"),
+}
 
 
 @dataclass
 class RunData:
     root: Path
-    files: dict[str, Optional[dict]] = field(default_factory=dict)  # name -> parsed JSON (None: missing)
-    confusion: Optional[np.ndarray] = None
-    per_class: Optional[list[tuple[str, float, int]]] = None  # class, accuracy, test images
-    classes: list[str] = field(default_factory=list)
-    predictions: Optional[tuple[np.ndarray, np.ndarray, list[str]]] = None  # test: true, predicted, class names
-
-    def get(self, name: str) -> Optional[dict]:
-        return self.files.get(name)
-
-    seed: int = 0
+    seed: int  # the exported seed: the confusion matrix, forgetting and lineage are this seed's
+    seeds: list[int]  # every seed of the check (both arms trained with each)
+    stages: set[str]  # the project's dvc.yaml stages
+    prepared: Optional[PrepareResult] = None
+    validation: Optional[ValidationReport] = None
+    zoo: Optional[ZooResult] = None
+    selection: Optional[SelectionReport] = None
+    finetune: dict[int, TrainResult] = field(default_factory=dict)  # seed -> result
+    baseline: dict[int, TrainResult] = field(default_factory=dict)
+    check: Optional[CheckResult] = None
+    predictions: Optional[CheckPredictions] = None
+    export: Optional[ExportResult] = None
+    adapt: Optional[AdaptResult] = None
+    missing: list[str] = field(default_factory=list)  # files of this project's stages that are not there
 
     @property
-    def missing(self) -> list[str]:
-        return [FILES[n].format(seed=self.seed) for n, d in self.files.items() if d is None]
+    def adapt_method(self) -> str:
+        return self.adapt.method if self.adapt is not None else "none"
+
+    @property
+    def arm_names(self) -> dict[str, str]:
+        """What the two arms are called: transfer/scratch, or adapted/source-only in adapt mode."""
+        if self.adapt_method == "none":
+            return {"finetune": "transfer", "baseline": "scratch"}
+        return {"finetune": f"adapted ({self.adapt_method})", "baseline": "source-only"}
+
+    @property
+    def confusion(self) -> Optional[np.ndarray]:
+        """Counts [true, predicted] of the exported seed's transfer model on the test split."""
+        if self.predictions is None:
+            return None
+        p = self.predictions  # counted here with numpy: the report imports no torch
+        m = np.zeros((len(p.classes), len(p.classes)), dtype=np.int64)
+        np.add.at(m, (np.asarray(p.labels, dtype=np.int64), np.asarray(p.of(self.seed).transfer, dtype=np.int64)), 1)
+        return m
+
+    @property
+    def per_class(self) -> Optional[list[tuple[str, float, int]]]:
+        """(class, accuracy, test images) of the exported seed's transfer model; classes without images skipped."""
+        m = self.confusion
+        if m is None:
+            return None
+        return [(c, float(m[i, i] / m[i].sum()), int(m[i].sum())) for i, c in enumerate(self.predictions.classes)
+                if m[i].sum()]
 
 
-FILES = {
-    "prepared": "data/prepared/meta.json",
-    "validation": "reports/validation.json",
-    "zoo": "models/zoo/zoo.json",
-    "selection": "reports/selection.json",
-    "finetune": "metrics/finetune/seed-{seed}.json",
-    "baseline": "metrics/baseline/seed-{seed}.json",
-    "check": "metrics/check.json",
-    "export": "metrics/export.json",
-    "model": "models/finetuned/seed-{seed}/model.json",
-}
-
-
-def primary_seed(root: Path) -> int:
-    """The seed whose arms the report shows: the exported one (check.json), else the lowest trained one."""
-    check = _read(root / "metrics" / "check.json")
-    if check and "exported_seed" in check:
-        return int(check["exported_seed"])
-    seeds = sorted(int(p.name.split("-", 1)[1]) for p in (root / "models" / "finetuned").glob("seed-*")
-                   if p.name.split("-", 1)[1].lstrip("-").isdigit())
-    return seeds[0] if seeds else 0
-
-
-def _read(path: Path) -> Optional[dict]:
+def _stages(root: Path) -> set[str]:
+    """The stages this project's dvc.yaml declares (every known one when there is no dvc.yaml)."""
+    path = root / "dvc.yaml"
     if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        log.warning("report: %s is not valid JSON (%s); its section is left out", path, exc)
-        return None
+        return {stage for _, stage in FILES.values()}
+    return set((yaml.safe_load(path.read_text()) or {}).get("stages") or {})
 
 
-def test_predictions(root: Path, seed: int = 0) -> Optional[tuple[np.ndarray, np.ndarray, list[str]]]:
-    """(true, predicted, classes) of the fine-tuned model on the test split; None when the model or data is missing.
+def _read(cls: type[R], path: Path) -> Optional[R]:
+    return cls.read(path) if path.is_file() else None
 
-    Read from ``metrics/predictions.json`` when a stage wrote one, else computed here from models/finetuned."""
-    saved = _read(root / "metrics" / "predictions.json")
-    if saved is not None and {"y_true", "y_pred", "classes"} <= set(saved):
-        return np.asarray(saved["y_true"]), np.asarray(saved["y_pred"]), list(saved["classes"])
-    stem, prepared = root / "models" / "finetuned" / f"seed-{seed}" / "model", root / "data" / "prepared"
-    if not stem.with_suffix(".json").is_file() or not (prepared / "meta.json").is_file():
-        return None
-    from graftline.data.dataset import load_split
-    from graftline.eval.logits import predict_logits
-    from graftline.models import weights
 
-    model, meta = weights.load(stem)
-    test = load_split(prepared, root, "test", meta["in_chans"], meta["input_size"][1:])
-    pred = predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1).numpy()
-    return test.y.numpy(), pred, list(test.classes)
+def _seeds(root: Path, check: Optional[CheckResult]) -> list[int]:
+    if check is not None:
+        return list(check.seeds)
+    found = {int(p.stem.split("-", 1)[1]) for arm in ("finetune", "baseline")
+             for p in (root / "metrics" / arm).glob("seed-*.json") if p.stem.split("-", 1)[1].lstrip("-").isdigit()}
+    return sorted(found)
 
 
 def collect(root: Path) -> RunData:
-    seed = primary_seed(root)
-    data = RunData(root=root, files={name: _read(root / rel.format(seed=seed)) for name, rel in FILES.items()},
-                   seed=seed)
-    preds = test_predictions(root, seed)
-    if preds is not None:
-        from graftline.eval.logits import confusion, per_class_accuracy
-
-        y, p, classes = preds
-        data.predictions = preds
-        k = len(classes)
-        data.classes = classes
-        data.confusion = confusion(y, p, k)
-        acc = per_class_accuracy(y, p, k)
-        data.per_class = [(c, float(a), int(n)) for c, a, n in zip(classes, acc, data.confusion.sum(1))]
-    return data
-
-
-def verdict(check: dict) -> dict[str, Any]:
-    """The check verdict with its interval when the check stage gives one (else the point NTG and the gate)."""
-    out = {"ntg": check.get("ntg"), "passed": check.get("passed"), "max_ntg": check.get("max_ntg"),
-           "low": check.get("ntg_low"), "high": check.get("ntg_high"), "confidence": check.get("confidence")}
-    out["verdict"] = check.get("verdict") or ("passed" if check.get("passed") else "failed")
-    return out
+    check = _read(CheckResult, root / FILES["check"][0])
+    seeds = _seeds(root, check)
+    seed = check.exported_seed if check is not None else (seeds[0] if seeds else 0)
+    d = RunData(root=root, seed=seed, seeds=seeds, stages=_stages(root), check=check)
+    for name, cls in (("prepared", PrepareResult), ("validation", ValidationReport), ("zoo", ZooResult),
+                      ("selection", SelectionReport), ("predictions", CheckPredictions), ("export", ExportResult)):
+        setattr(d, name, _read(cls, root / FILES[name][0]))
+    for arm in ("finetune", "baseline"):
+        for s in seeds or [seed]:
+            r = _read(TrainResult, root / FILES[arm][0].format(seed=s))
+            if r is not None:
+                getattr(d, arm)[s] = r
+    d.adapt = _read(AdaptResult, root / "metrics" / "adapt.json")
+    if d.predictions is not None and not any(s.seed == seed for s in d.predictions.seeds):
+        d.predictions = None  # written by another check run than metrics/check.json's (dvc status says stale)
+    for name, (rel, stage) in FILES.items():
+        have = getattr(d, name)
+        if stage in d.stages and not have:
+            d.missing.append(rel.format(seed=seed))
+    return d
 
 
 def lineage(d: RunData) -> list[tuple[str, str, str]]:
     """(what, hash, where) from the data to the shipped ONNX file."""
     rows = []
-    if d.get("prepared"):
-        rows.append(("prepared data", d.get("prepared")["data_hash"], FILES["prepared"]))
-    sel, zoo = d.get("selection"), d.get("zoo")
-    if sel:
-        pick = next((e for e in sel["ranking"] if e["candidate"] == sel["selected"]), {})
-        if pick.get("weights_sha256"):
-            rows.append((f"source weights ({sel['selected']})", pick["weights_sha256"], "reports/selection.json"))
-    elif zoo:
-        rows.append(("zoo", ", ".join(c["id"] for c in zoo["candidates"]), FILES["zoo"]))
-    if d.get("finetune") and d.get("finetune").get("model_sha256"):
-        rows.append(("fine-tuned weights", d.get("finetune")["model_sha256"],
-                     f"models/finetuned/seed-{d.seed}/model.safetensors"))
-    if d.get("export"):
-        rows.append(("ONNX model", d.get("export")["onnx_sha256"], "models/export/model.onnx"))
+    if d.prepared:
+        rows.append(("prepared data", d.prepared.data_hash, FILES["prepared"][0]))
+    if d.selection:
+        pick = d.selection.pick()
+        if pick.weights_sha256:
+            rows.append((f"source weights ({pick.candidate})", pick.weights_sha256, FILES["selection"][0]))
+    elif d.zoo:
+        rows.append(("zoo", ", ".join(c.id for c in d.zoo.candidates), FILES["zoo"][0]))
+    ft = d.finetune.get(d.seed)
+    if ft and ft.model_sha256:
+        rows.append(("fine-tuned weights", ft.model_sha256, f"models/finetuned/seed-{d.seed}/model.safetensors"))
+    if d.export:
+        rows.append(("ONNX model", d.export.onnx_sha256, "models/export/model.onnx"))
     return rows
 
 
@@ -140,27 +148,21 @@ def judged(d: RunData) -> dict[str, float]:
     """The numbers that judge a run, key ones first (``dvc exp show`` / ``dvc metrics diff`` columns, in order).
     Timings, hashes and names stay in the stages' own records; only what is present is written."""
     out: dict[str, float] = {}
-    chk, exp, sel, ft, bl = (d.get(n) or {} for n in ("check", "export", "selection", "finetune", "baseline"))
-    for key in ("transfer_acc", "scratch_acc", "ntg", "ntg_low", "ntg_high", "confidence"):
-        if isinstance(chk.get(key), (int, float)):
-            out[key] = chk[key]
-    if "passed" in chk:
-        out["check_passed"] = int(bool(chk["passed"]))
-    if (ft.get("forgetting") or {}).get("forgetting") is not None:
-        out["forgetting"] = ft["forgetting"]["forgetting"]
-    if sel:
-        pick = next((r for r in sel["ranking"] if r["candidate"] == sel["selected"]), {})
-        if pick.get(sel["estimator"]) is not None:
-            out["selected_score"] = pick[sel["estimator"]]
+    chk, exp, sel = d.check, d.export, d.selection
+    if chk:
+        out.update(transfer_acc=chk.transfer_acc, scratch_acc=chk.scratch_acc, ntg=chk.ntg, ntg_low=chk.ntg_low,
+                   ntg_high=chk.ntg_high, confidence=chk.confidence, check_passed=int(chk.passed))
+    ft, bl = d.finetune.get(d.seed), d.baseline.get(d.seed)
+    if ft and ft.forgetting:
+        out["forgetting"] = ft.forgetting.forgetting
+    if sel and sel.pick().scores.get(sel.estimator) is not None:
+        out["selected_score"] = sel.pick().scores[sel.estimator]
     for arm, rec in (("finetune", ft), ("baseline", bl)):
-        if rec.get("val_acc") is not None:
-            out[f"{arm}_val_acc"] = rec["val_acc"]
-    for key in ("parity_max_abs_diff", "top1_agreement", "onnx_test_acc"):
-        if key in exp:
-            out[key] = exp[key]
-    out.update({k: v for k, v in exp.items() if "latency" in k and isinstance(v, (int, float))})
-    if "passed" in exp:
-        out["export_passed"] = int(bool(exp["passed"]))
+        if rec and rec.val_acc is not None:
+            out[f"{arm}_val_acc"] = rec.val_acc
+    if exp:
+        out.update(parity_max_abs_diff=exp.parity_max_abs_diff, top1_agreement=exp.top1_agreement,
+                   onnx_test_acc=exp.onnx_test_acc, export_passed=int(exp.passed))
     if d.per_class:
-        out["min_class_acc"] = min(a for _, a, n in d.per_class if n)
+        out["min_class_acc"] = min(a for _, a, _ in d.per_class)
     return out

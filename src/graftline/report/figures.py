@@ -1,5 +1,5 @@
-"""The run report's charts as PNG bytes (matplotlib, Agg): both arms' curves, the selection scatter, the confusion
-matrix. Each function takes plain data read from the stages' files, so the report never imports a stage."""
+"""The run report's charts as PNG bytes (matplotlib, Agg): both arms' curves (every seed), the selection scatter,
+the confusion matrix. Each function takes plain data read from the stages' files, so the report never imports a stage."""
 
 from __future__ import annotations
 
@@ -34,21 +34,30 @@ def read_tsv(path: Path) -> tuple[list[float], list[float]]:
     return [float(r[0]) for r in rows], [float(r[1]) for r in rows]
 
 
-def curves(arms: dict[str, Path]) -> bytes:
-    """Train loss (left) and validation accuracy (right) of every arm on one figure; ``arms``: name -> dvclive
-    ``plots/metrics`` folder."""
+def curves(arms: dict[str, dict[int, Path]], names: dict[str, str] | None = None) -> bytes:
+    """Train loss (left) and validation accuracy (right) of every seed of every arm: one thin line per seed, the
+    seeds' mean in bold where they share their steps. ``arms``: arm -> seed -> dvclive ``plots/metrics`` folder;
+    ``names``: the arms' labels (transfer/scratch, or adapted/source-only)."""
     plt = _plt()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
     colors = {"finetune": "tab:blue", "baseline": "tab:orange"}
-    for name, folder in arms.items():
-        s, v = read_tsv(folder / "train_loss.tsv")
-        ax_loss.plot(s, v, label=name, color=colors.get(name))
-        s, v = read_tsv(folder / "val_acc.tsv")
-        ax_acc.plot(s, v, marker="o", ms=3, label=name, color=colors.get(name))
-    ax_loss.set(xlabel="step", ylabel="train loss", title="training loss")
-    ax_acc.set(xlabel="step", ylabel="val accuracy", title="validation accuracy", ylim=(0, 1))
-    ax_loss.legend()
-    ax_acc.legend()
+    for ax, metric, marker in ((axes[0], "train_loss", None), (axes[1], "val_acc", "o")):
+        for arm, by_seed in arms.items():
+            label = (names or {}).get(arm, arm)
+            runs = [read_tsv(folder / f"{metric}.tsv") for folder in by_seed.values()]
+            runs = [(s, v) for s, v in runs if s]
+            for s, v in runs:
+                ax.plot(s, v, color=colors.get(arm), alpha=0.35, lw=0.8, marker=marker, ms=2)
+            seeds = ", ".join(str(k) for k in by_seed)
+            if runs and all(s == runs[0][0] for s, _ in runs):
+                ax.plot(runs[0][0], np.mean([v for _, v in runs], axis=0), color=colors.get(arm), lw=2,
+                        label=f"{label}: mean of seeds {seeds}")
+            elif runs:
+                ax.plot([], [], color=colors.get(arm), label=f"{label}: seeds {seeds}")
+    axes[0].set(xlabel="step", ylabel="train loss", title="training loss (thin: each seed)")
+    axes[1].set(xlabel="step", ylabel="val accuracy", title="validation accuracy (thin: each seed)", ylim=(0, 1))
+    for ax in axes:
+        ax.legend(fontsize=7)
     return _png(fig)
 
 
@@ -66,7 +75,7 @@ def selection_scatter(names: list[str], x: list[float], y: list[float], selected
     return _png(fig)
 
 
-def confusion(matrix: np.ndarray, classes: list[str]) -> bytes:
+def confusion(matrix: np.ndarray, classes: list[str], title: str = "test confusion matrix") -> bytes:
     """Counts [true, predicted] with the count in each cell."""
     plt = _plt()
     k = len(classes)
@@ -75,7 +84,7 @@ def confusion(matrix: np.ndarray, classes: list[str]) -> bytes:
     im = ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(k), classes, rotation=90 if k > 12 else 0, fontsize=8)
     ax.set_yticks(range(k), classes, fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true", title="test confusion matrix (fine-tuned model)")
+    ax.set(xlabel="predicted", ylabel="true", title=title)
     if k <= 30:
         hi = matrix.max() / 2 if matrix.size else 0
         for i in range(k):

@@ -86,7 +86,7 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, proj: Project,
     dist.init()
     selection = SelectionReport.read(selection_path)
     source = selection.selected
-    model, src_meta = load_candidate(Candidate.from_dict(selection.selected_spec), project_root)
+    model, src_meta = load_candidate(Candidate.from_dict(selection.selected_spec.model_dump()), project_root)
     size = src_meta["input_size"][1:]
     train = load_split(prepared, project_root, "train", src_meta["in_chans"], size)
     val = load_split(prepared, project_root, "val", src_meta["in_chans"], size)

@@ -12,9 +12,12 @@ import json
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
 
 from graftline.errors import GraftlineError
+from graftline.results.rows import (AdaptFacts, AdaptSeed, CandidateSpec, Forgetting, Int8Report, Probe,
+                                    RankedCandidate, Row, RuleResult, ScoredOn, SeedPair, SeedPredictions, Skipped,
+                                    Subsample, UnfreezeStep)
 
 T = TypeVar("T", bound="Result")
 
@@ -33,7 +36,15 @@ class Result(BaseModel):
         if not path.is_file():
             how = cls.model_fields["made_by"].default or "the pipeline"
             raise GraftlineError(f"{path} not found: run {how} first (`dvc repro`, or `make run` for the demo).")
-        return cls.model_validate(json.loads(path.read_text()))
+        try:
+            return cls.model_validate(json.loads(path.read_text()))
+        except ValueError as exc:  # a JSONDecodeError or pydantic's ValidationError
+            how = cls.model_fields["made_by"].default or "the pipeline"
+            why = (f"{'.'.join(map(str, exc.errors()[0]['loc']))}: {exc.errors()[0]['msg']}"
+                   if isinstance(exc, ValidationError) else str(exc))
+            raise GraftlineError(f"{path} is not a valid {cls.__name__} ({why}): it was "
+                                 f"written by another graftline version or edited by hand. Re-run {how} "
+                                 "(`dvc repro --force` on its stage).") from None
 
 
 class PrepareResult(Result):
@@ -46,7 +57,7 @@ class PrepareResult(Result):
     images: int
     splits: dict[str, int]
     scanned: int
-    subsample: Optional[dict[str, Any]] = None  # the few-label cap and what it left out per split (null = all kept)
+    subsample: Optional[Subsample] = None  # the few-label cap and what it left out per split (null = all kept)
     color_mode: str = "auto"
     max_pixels: Optional[int] = None
     facts: Optional[dict[str, int]] = None  # decoded / cached counts: reported, never written (cache state)
@@ -59,18 +70,16 @@ class ValidationReport(Result):
     data_hash: str
     images: int  # in the manifest (after the few-label subsample)
     scanned: Optional[int] = None  # files the rules checked: every scanned file, whatever the subsample
-    subsample: Optional[dict[str, Any]] = None
+    subsample: Optional[Subsample] = None
     classes: list[str]
     passed: bool
     errors: list[str]
     warnings: list[str]
-    rules: list[dict[str, Any]]
-    drift: Optional[dict[str, Any]] = None
+    rules: list[RuleResult]
     seconds: dict[str, float] = {}
 
 
-class ZooCandidate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ZooCandidate(Row):
     id: str
     architecture: str
     domain: str
@@ -90,14 +99,42 @@ class SelectionReport(Result):
 
     made_by: str = "`graftline select`"
     estimator: str
-    scored_on: dict[str, Any]
+    scored_on: ScoredOn
     data_hash: str
-    ranking: list[dict[str, Any]]
+    ranking: list[RankedCandidate]
     selected: str
-    selected_spec: Any
+    selected_spec: CandidateSpec  # the pick, as models/candidates.py reads it back
     why: str
-    skipped: list[dict[str, str]] = []
-    scale: dict[str, str] = {}
+    skipped: list[Skipped] = []
+    scale: dict[str, str] = {}  # estimator -> what its numbers mean: also the names of each candidate's scores
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scores_apart(cls, data: Any) -> Any:
+        """In the file each candidate's scores are columns beside its facts; here they go to ``scores``."""
+        if isinstance(data, dict) and isinstance(data.get("ranking"), list):
+            names = set(data.get("scale") or {})
+            data = {**data, "ranking": [
+                {**{k: v for k, v in r.items() if k not in names},
+                 "scores": {**r.get("scores", {}), **{k: v for k, v in r.items() if k in names}}}
+                if isinstance(r, dict) else r for r in data["ranking"]]}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _scores_as_columns(self, handler) -> dict[str, Any]:
+        out = handler(self)
+        for r in out.get("ranking", []):
+            r.update(r.pop("scores", {}))
+        return out
+
+    @property
+    def estimators(self) -> list[str]:
+        """The estimators scored, in the report's order (``scale``), then any others a candidate carries."""
+        seen = [e for e in self.scale if any(e in r.scores for r in self.ranking)]
+        return seen + sorted({e for r in self.ranking for e in r.scores} - set(seen))
+
+    def pick(self) -> RankedCandidate:
+        return next(r for r in self.ranking if r.candidate == self.selected)
 
 
 class TrainResult(Result):
@@ -122,13 +159,13 @@ class TrainResult(Result):
     processes: int
     init: str
     source: str
-    forgetting: Optional[dict[str, Any]] = None
+    forgetting: Optional[Forgetting] = None
     model_sha256: Optional[str] = None
-    probe: Optional[dict[str, Any]] = None
+    probe: Optional[Probe] = None
     layer_decay: Optional[float] = None
     layer_groups: Optional[int] = None
-    unfreeze_schedule: Optional[list[dict[str, int]]] = None
-    adapt: Optional[dict[str, Any]] = None  # adapt mode: method, trade_off, target_images, dev and snd (label-free)
+    unfreeze_schedule: Optional[list[UnfreezeStep]] = None
+    adapt: Optional[AdaptFacts] = None  # adapt mode: method, trade_off, target_images, dev and snd (label-free)
 
 
 class CheckResult(Result):
@@ -147,7 +184,7 @@ class CheckResult(Result):
     test_images: int
     transfer_acc: float  # mean over seeds
     scratch_acc: float
-    per_seed: list[dict[str, Any]]
+    per_seed: list[SeedPair]
     per_class_ntg: dict[str, float]
     variance: dict[str, float]
     advice: str = ""
@@ -171,7 +208,7 @@ class AdaptResult(Result):
     ntg: Optional[float] = None
     ntg_low: Optional[float] = None
     ntg_high: Optional[float] = None
-    per_seed: list[dict[str, Any]] = []
+    per_seed: list[AdaptSeed] = []
     dev_adapted: Optional[float] = None  # the label-free criterion (DEV, adapt/criteria.py), mean over seeds
     dev_source_only: Optional[float] = None  # lower = preferred
     label_free_prefers: Optional[str] = None  # adapted | source_only: what DEV says without any target label
@@ -194,4 +231,18 @@ class ExportResult(Result):
     model_sha256: Optional[str]
     data_hash: str
     preprocess: str = "float"
-    int8: Optional[dict[str, Any]] = None  # kept or refused, with the measured speed-up and accuracies
+    int8: Optional[Int8Report] = None  # kept or refused, with the measured speed-up and accuracies
+
+
+class CheckPredictions(Result):
+    """``reports/test_predictions.json``: what check predicted on the test split, both arms of every seed, so the
+    report shows the confusion matrix without running the models again."""
+
+    made_by: str = "`graftline check`"
+    data_hash: str
+    classes: list[str]
+    labels: list[int]  # the true class index per test image
+    seeds: list[SeedPredictions]
+
+    def of(self, seed: int) -> SeedPredictions:
+        return next(s for s in self.seeds if s.seed == seed)
