@@ -86,9 +86,10 @@ def test_predictions(root: Path, seed: int = 0) -> Optional[tuple[np.ndarray, np
     from graftline.eval.logits import predict_logits
     from graftline.models import weights
 
-    model, meta = weights.load(stem)
-    test = load_split(prepared, root, "test", meta["in_chans"], meta["input_size"][1:])
-    pred = predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1).numpy()
+    model, card = weights.load(stem)
+    pre = card.preprocess
+    test = load_split(prepared, root, "test", card.in_chans, pre.size, pre)
+    pred = predict_logits(model, test.data, pre.mean, pre.std).argmax(1).numpy()
     return test.y.numpy(), pred, list(test.classes)
 
 
