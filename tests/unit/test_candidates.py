@@ -65,6 +65,22 @@ def test_plain_weight_files_load_with_source_head_and_channels_read_from_the_ten
         candidates.load(Candidate("file:w", "file", str(path), "resnet10t"), tmp_path)
 
 
+def test_checkpoint_wrappers_are_read_with_timms_semantics(tmp_path: Path):
+    """timm's load_state_dict: the EMA weights win over the raw ones, torch.compile + DDP prefixes are stripped, and
+    a wrapper timm does not know is refused with the keys it holds (never guessed at)."""
+    torch.manual_seed(0)
+    ema, raw = weights.create("test_resnet", 3, 1).eval(), weights.create("test_resnet", 3, 1)
+    path = tmp_path / "ckpt.pth"
+    torch.save({"epoch": 3, "state_dict": raw.state_dict(),
+                "state_dict_ema": {f"_orig_mod.module.{k}": v for k, v in ema.state_dict().items()}}, path)
+    model, _ = candidates.load(Candidate("file:ckpt.pth", "file", "ckpt.pth", "test_resnet"), tmp_path)
+    x = torch.randn(2, 1, 32, 32)
+    assert torch.equal(model(x), ema(x))
+    torch.save({"model_state_dict": raw.state_dict(), "optimizer": {}}, tmp_path / "other.pth")
+    with pytest.raises(ModelError, match="holds no state dict of tensors .*keys model_state_dict, optimizer"):
+        candidates.load(Candidate("file:other.pth", "file", "other.pth", "test_resnet"), tmp_path)
+
+
 def test_resolve_names_and_errors(tmp_path: Path):
     zoo = tmp_path / "models" / "zoo"
     zoo.mkdir(parents=True)
