@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup chromium deps promote run test test-fast bench dashboard flow clean
+.PHONY: setup chromium deps docs promote run test test-fast bench dashboard flow clean
 
 setup: $(STAMP)  ## create .venv and install graftline with its dependencies (idempotent)
 
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 
 deps: setup  ## rewrite each stage's code deps in dvc.yaml = the import closure of its command (tools/code_deps.py)
 	$(BIN)/python -m tools.code_deps --write
+
+docs: setup  ## regenerate docs/reference/{params,cli}.md from the config models and the typer app (tools/reference.py)
+	$(BIN)/python -m tools.reference --write
 
 promote: setup  ## tag the exported model graftline-classifier#prod#N (GTO) if dvc status is clean and every gate passed
 	$(BIN)/python -m tools.promote --stage $${STAGE:-prod}

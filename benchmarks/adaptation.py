@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from graftline.adapt.stage import TRADE_OFF
+from graftline.adapt import METHODS
 from graftline.config import AdaptParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ _DEFAULTS = AdaptParams()
 _BASE = {"lr": _DEFAULTS.lr, "backbone_lr": _DEFAULTS.backbone_lr}
 CONFIGS = {
     "source_only": {**_BASE, "trade_off": 0.0},
-    **{m: {**_BASE, "trade_off": t} for m, t in TRADE_OFF.items() if m != "source_only"},  # DEV's picks (--tune)
+    **{m: {**_BASE, "trade_off": c.trade_off} for m, c in METHODS.items() if m != "source_only"},  # DEV's (--tune)
 }
 # --tune: each method's trade-off is chosen by DEV (label-free) among these, on a seed outside the evaluated ones.
 GRID = {"dann": [0.1, 0.3, 1.0], "cdan": [0.1, 0.3, 1.0], "mcc": [0.3, 1.0, 3.0], "coral": [10.0, 100.0, 1000.0],

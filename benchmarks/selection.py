@@ -29,6 +29,7 @@ import torch
 from graftline.config import load_params
 from graftline.data.manifest import read_manifest
 from graftline.models.candidates import Candidate, load, resolve
+from graftline.select.estimators import ENSEMBLE, REGISTRY
 from graftline.select.features import Target, candidate_features
 from graftline.select.rank import add_ensemble, score_features
 from graftline.data.dataset import load_split
@@ -38,7 +39,7 @@ from graftline.train.loop import FitData
 from graftline.train.recipe import Hooks
 from graftline.train.strategies import run_strategy
 
-ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
+ESTIMATORS = (*REGISTRY, ENSEMBLE)  # every registered estimator, then the ensemble of its members
 VARIANTS = {"train": (("train",), 1), "train+val": (("train", "val"), 1), "train+val x8 views": (("train", "val"), 8)}
 
 
@@ -112,7 +113,11 @@ def plot(path: Path, entries: list[dict], gt: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7), dpi=100)
+    cols = 3
+    rows = -(-len(ESTIMATORS) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 3.5 * rows), dpi=100, squeeze=False)
+    for ax in axes.ravel()[len(ESTIMATORS):]:
+        ax.set_visible(False)
     for ax, name in zip(axes.ravel(), ESTIMATORS):
         for e in entries:
             acc = gt[e["candidate"]]

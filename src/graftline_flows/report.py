@@ -20,7 +20,7 @@ SOURCES = {
                                               for c in d["candidates"]]),
     "select": ("reports/selection.json", lambda d: [{"rank": i + 1, "candidate": e["candidate"],
                                                      **{k: (round(e[k], 4) if e.get(k) is not None else None)
-                                                        for k in ("logme", "leep", "nce", "h_score", "knn", "ensemble")
+                                                        for k in d.get("scale", {})
                                                         if k in e},
                                                      "selected": e["candidate"] == d["selected"]}
                                                     for i, e in enumerate(d["ranking"])]),

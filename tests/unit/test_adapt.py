@@ -167,23 +167,53 @@ def test_cdan_conditions_the_discriminator_on_features_times_predictions():
 
 
 def test_cdan_entropy_conditioning_weights_confident_images_more():
-    from graftline.adapt.cdan import CDAN
+    from graftline.adapt.cdan import CDAN, entropy_weights
 
+    # By hand: softmax([9, -9]) ~ (1, 0), H ~ 0, w = 1 + e^0 = 2; softmax([0, 0]) = (.5, .5), H = log 2,
+    # w = 1 + 1/2 = 1.5; scaled to mean 1 over the two: 2 / 1.75 = 8/7 and 1.5 / 1.75 = 6/7.
+    g = torch.softmax(torch.tensor([[9.0, -9.0], [0.0, 0.0]]), 1)
+    assert entropy_weights(g).tolist() == pytest.approx([8 / 7, 6 / 7], abs=1e-4)
     torch.manual_seed(0)
     fs, ft = torch.randn(2, 3), torch.randn(2, 3)
-    confident, unsure = torch.tensor([[9.0, -9.0]]), torch.zeros(1, 2)
-    ls, lt = torch.cat([confident, unsure]), torch.cat([confident, unsure])
+    ls = lt = torch.tensor([[9.0, -9.0], [0.0, 0.0]])  # each domain: one confident, one unsure image
     plain = CDAN(3, 2, entropy_conditioning=False).eval()
     weighted = CDAN(3, 2, entropy_conditioning=True).eval()
     weighted.load_state_dict(plain.state_dict())
     d = plain.disc(plain.multilinear(torch.cat([fs, ft]), torch.softmax(torch.cat([ls, lt]), 1))).squeeze(1)
     per = torch.nn.functional.binary_cross_entropy_with_logits(d, torch.tensor([1.0, 1, 0, 0]), reduction="none")
-    w = 1 + torch.exp(-(-(torch.softmax(torch.cat([ls, lt]), 1) * torch.log(torch.softmax(torch.cat([ls, lt]), 1)
-                                                                            + 1e-5)).sum(1)))
-    w = w / w.sum() * 4
-    assert w[0] > w[1]  # the confident image weighs more
-    assert weighted(fs, ft, ls, lt, 1.0).item() == pytest.approx((w * per).mean().item(), rel=1e-5)
-    assert plain(fs, ft, ls, lt, 1.0).item() == pytest.approx(per.mean().item(), rel=1e-5)
+    w = torch.tensor([8 / 7, 6 / 7, 8 / 7, 6 / 7])
+    assert weighted(fs, ft, ls, lt, 1.0).item() == pytest.approx((w * per).mean().item(), abs=1e-4)
+    assert plain(fs, ft, ls, lt, 1.0).item() == pytest.approx(per.mean().item(), rel=1e-6)
+
+
+def test_the_method_registry_is_what_params_yaml_accepts():
+    """adapt.method is a Literal in config (layer 0): the registered methods plus none; each carries its default
+    trade-off."""
+    from typing import get_args
+
+    from graftline.adapt import METHODS
+    from graftline.config import AdaptParams
+
+    assert set(get_args(AdaptParams.model_fields["method"].annotation)) == set(METHODS) | {"none"}
+    assert {n: c.trade_off for n, c in METHODS.items()} == {"source_only": 0.0, "dann": 0.1, "cdan": 0.3,
+                                                            "mcc": 1.0, "coral": 10.0, "im": 3.0}
+    assert all(c.name == n for n, c in METHODS.items())
+
+
+def test_a_misspelt_method_option_is_an_error_not_ignored():
+    from graftline.adapt import build_method
+    from graftline.errors import ConfigError
+
+    assert build_method("mcc", 4, 3, {"temperature": 1.0}).temperature == 1.0
+    with pytest.raises(ConfigError, match="mcc has no option 'tempreature'; its options are temperature"):
+        build_method("mcc", 4, 3, {"tempreature": 1.0})
+    with pytest.raises(ConfigError, match="coral has no option 'bottleneck'; its options are none"):
+        build_method("coral", 4, 3, {"bottleneck": 8})
+    x, y = toy_bars(8, 0)
+    model = weights.create("test_resnet", 3, 1)
+    with pytest.raises(ConfigError, match="dann has no option 'botleneck'"):  # through the loop, before training
+        adapt(model, x, y, x, AdaptRecipe(method="dann", steps=1, batch_size=4, method_kwargs={"botleneck": 8}),
+              [0.5], [0.25])
 
 
 def test_a_labelled_folder_or_csv_is_a_source(tmp_path):

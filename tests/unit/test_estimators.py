@@ -1,9 +1,17 @@
-"""LEEP, NCE, H-score and kNN: their definitions on cases with known answers, and true labels beating noise."""
+"""LEEP, NCE, H-score and kNN: their definitions on cases with known answers, and true labels beating noise; the
+registry they are dispatched through agrees with params.yaml's names."""
+
+from typing import get_args
 
 import numpy as np
 import pytest
+from scipy.optimize import minimize
+from scipy.special import softmax
 
-from graftline.select.estimators import h_score, knn_accuracy, leep, logme, nce
+from graftline.config import SelectParams
+from graftline.select import estimators as E
+from graftline.select.estimators import h_score, knn_accuracy, leep, logme, logme_evidence, logme_per_class, nce
+from graftline.select.rank import add_ensemble, score_features
 
 
 def clustered(n_per=8, classes=5, d=32, spread=3.0, seed=0):
@@ -75,12 +83,54 @@ def test_true_labels_outscore_permutations(estimator):
 
 
 def test_logme_handles_a_class_without_evidence():
-    """A target the features say nothing about drives alpha/beta to infinity; the score is the noise-only limit."""
+    """A target the features say nothing about (F^T y = 0) drives alpha/beta to infinity: that class's score is the
+    noise-only limit; the other class keeps its own maximised evidence."""
     rng = np.random.default_rng(0)
-    f = rng.normal(size=(50, 8))
-    y = np.r_[np.zeros(25, int), np.ones(25, int)]
-    f[:, 0] = 0.0
-    score = logme(f, y)
     n = 50
-    limit = -0.5 * np.log(2 * np.pi * 25 / n) - 0.5  # per class: beta = N / |y|^2, no weights
-    assert np.isfinite(score) and score >= limit - 1e-6
+    y = np.r_[np.zeros(25, int), np.ones(25, int)]
+    f = rng.normal(size=(n, 8))
+    f[y == 0] = 0.0  # class 0's target is orthogonal to every feature column
+    f[y == 1, 0] += 2.0  # class 1 is carried by feature 0
+    per = logme_per_class(f, y)
+    limit = -0.5 * np.log(2 * np.pi * 25 / n) - 0.5  # beta = N / |y_0|^2, no weights
+    assert per[0] == pytest.approx(limit, abs=1e-6)
+    t = (y == 1).astype(float)
+    with np.errstate(all="ignore"):
+        best = max(-minimize(lambda p: -logme_evidence(f, t, np.exp(p[0]), np.exp(p[1])), [a0, b0],
+                             method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000}).fun
+                   for a0 in (-2.0, 2.0) for b0 in (-2.0, 2.0))
+    assert per[1] == pytest.approx(best, abs=1e-6) and per[1] > limit + 0.1
+    assert logme(f, y) == pytest.approx(per.mean(), abs=1e-12)
+
+
+def test_the_registry_is_what_params_yaml_accepts():
+    """select.estimator is a Literal in config (layer 0); it must name exactly the registered estimators + ensemble,
+    and every param an estimator reads must exist in the select section."""
+    accepted = set(get_args(SelectParams.model_fields["estimator"].annotation))
+    assert accepted == set(E.REGISTRY) | {E.ENSEMBLE}
+    assert set(E.scales()) == accepted and all(E.scales().values())
+    assert set(E.option_params()) <= set(SelectParams.model_fields)
+    assert set(E.ensemble_members()) == {"logme", "leep", "nce", "knn"}  # the measured default ensemble
+
+
+def test_score_features_dispatches_each_estimator_on_what_it_takes():
+    f, y = clustered(n_per=6, classes=4, d=16, spread=0.5)  # knn with k = 5 and 1 differ here: 0.29 vs 0.58
+    z = np.random.default_rng(3).normal(size=(len(y), 7)) * 3
+    got = score_features(f, z, y, {"knn_k": 5, "h_score_shrinkage": None})
+    assert list(got) == list(E.REGISTRY)
+    assert got["logme"] == logme(f, y) and got["h_score"] == h_score(f, y, None)
+    assert got["knn"] == knn_accuracy(f, y, 5) != knn_accuracy(f, y, 1) == score_features(f, z, y, {"knn_k": 1})["knn"]
+    assert got["leep"] == pytest.approx(leep(softmax(z, axis=1), y), abs=1e-12)
+    assert got["nce"] == nce(z.argmax(1), y)
+    headless = score_features(f, None, y)
+    assert {n for n, v in headless.items() if v is None} == {n for n, e in E.REGISTRY.items() if e.needs_head} \
+        == {"leep", "nce"}
+
+
+def test_the_ensemble_is_the_mean_rank_of_its_members_only():
+    rows = [{"candidate": c, **{n: v for n, v in zip(E.REGISTRY, vals)}}
+            for c, vals in (("a", (3.0, -1.0, -0.5, 9.0, 0.9)), ("b", (1.0, -2.0, -0.1, 0.0, 0.5)),
+                            ("c", (2.0, None, None, 5.0, 0.7)))]  # c: a headless backbone
+    add_ensemble(rows)
+    # ranks over the members (logme, leep, nce, knn), 1 = best: a = (1, 1, 0, 1), b = (0, 0, 1, 0), c = (.5, .5)
+    assert [r["ensemble"] for r in rows] == pytest.approx([0.75, 0.25, 0.5])

@@ -1,16 +1,20 @@
 """Each fine-tuning strategy trains exactly what it claims; the regularisers pull towards the source."""
 
 import copy
+from typing import get_args
 
 import pytest
 import torch
 
 from tests.conftest import toy_bars
 
+from graftline.config import FinetuneParams
 from graftline.data.dataset import ArrayData
+from graftline.data.images import normalize
+from graftline.errors import ModelError
 from graftline.models import weights
 from graftline.models.heads import head_param_names
-from graftline.train import regularizers
+from graftline.train import regularizers, strategies
 from graftline.train.loop import FitData, fit
 from graftline.train.optim import make_optimizer, make_scheduler
 from graftline.train.recipe import Hooks, Recipe
@@ -36,16 +40,17 @@ def _source(arch="test_resnet"):
     return src
 
 
-def _target(src):
+def _target(src, seed=0):
     m = copy.deepcopy(src)
+    torch.manual_seed(seed)  # the new head's initialisation
     m.reset_classifier(3)
     return m
 
 
-def _run(name, model, steps=6, penalty=None, **kw):
-    r = Recipe(steps=steps, batch_size=16, lr=3e-3, eval_every=2, device="cpu")
+def _run(name, model, steps=6, penalty=None, hooks=None, lr=3e-3, **kw):
+    r = Recipe(steps=steps, batch_size=16, lr=lr, eval_every=2, device="cpu")
     probe = Recipe(steps=steps, batch_size=16, lr=1e-2, eval_every=2, augment=False, device="cpu")
-    return run_strategy(name, model, _data(), r, probe, Hooks(penalty=penalty), None, **kw)
+    return run_strategy(name, model, _data(), r, probe, hooks or Hooks(penalty=penalty), None, **kw)
 
 
 def _body_state(model):
@@ -83,6 +88,26 @@ def test_full_strategies_train_every_body_weight(name):
     params = {n for n, _ in model.named_parameters()}
     unchanged = [k for k, v in before.items() if k in params and torch.equal(v, model.state_dict()[k])]
     assert not unchanged, unchanged
+
+
+def test_lp_ft_fine_tunes_from_the_head_the_linear_probe_alone_produces():
+    src = _source()
+    alone = _target(src)
+    fresh_head = alone.get_classifier().weight.detach().clone()
+    _run("linear_probe", alone)
+    probed = {k: v.clone() for k, v in alone.get_classifier().state_dict().items()}
+    model = _target(src)
+    starts = []  # the head at the first epoch start of the train phase (the probe phase fits the head module alone)
+
+    def spy(m, epoch):
+        if m is model and not starts:
+            starts.append({k: v.detach().clone() for k, v in m.get_classifier().state_dict().items()})
+
+    _, facts = _run("lp_ft", model, hooks=Hooks(on_epoch_start=spy))
+    assert len(starts) == 1 and facts["probe"]["steps"] == 6
+    assert not torch.equal(probed["weight"], fresh_head)
+    for k, v in probed.items():  # bit for bit: same seed, same probe recipe, same cached features
+        assert torch.equal(starts[0][k], v), k
 
 
 def test_discriminative_training_moves_each_layer_group_by_its_decayed_rate():
@@ -207,21 +232,47 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement():
 def test_forgetting_uses_the_original_source_head():
     from graftline.eval.forgetting import measure, with_source_head
 
-    src = _source()
+    src = _source()  # a source that solves its task (the bars), so that there is something to forget
+    fit(src, _data(seed=3, val=0), Recipe(steps=40, batch_size=16, lr=3e-3, eval_every=40, device="cpu"))
     x, y = _toy(seed=7)
-    data = {"path": "toy", "x_eval": x, "y_eval": y % 5}
+    data = {"path": "toy", "x_eval": x, "y_eval": y}
+    with torch.no_grad():  # the source model's accuracy on its eval set, computed here by hand
+        by_hand = (src.eval()(normalize(x, MEAN, STD)).argmax(1) == y).float().mean().item()
+    assert by_hand > 0.5
     untouched = _target(src)  # a new 3-class head, body as the source's
     restored = with_source_head(untouched, src)
     assert all(torch.equal(a, b) for a, b in zip(restored.state_dict().values(), src.state_dict().values()))
-    assert measure(src, untouched, data, MEAN, STD)["forgetting"] == 0.0
+    kept = measure(src, untouched, data, MEAN, STD)
+    assert kept["source_acc_before"] == pytest.approx(by_hand, abs=1e-9) and kept["forgetting"] == 0.0
     changed = _target(src)
-    _run("full", changed, steps=10)
+    _run("full", changed, steps=10, lr=0.3)  # a rate that overwrites the body: the source task must suffer
     m = measure(src, changed, data, MEAN, STD)
-    assert m["source_acc_after"] == pytest.approx(m["source_acc_before"] - m["forgetting"])
+    assert m["source_acc_before"] == pytest.approx(by_hand, abs=1e-9) and m["forgetting"] > 0
     body = with_source_head(changed, src).state_dict()
     assert torch.equal(body["fc.weight"], src.state_dict()["fc.weight"])  # the source head, not the new one
     assert torch.equal(body["conv1.0.weight"], changed.state_dict()["conv1.0.weight"])  # the fine-tuned body
     assert not torch.equal(body["conv1.0.weight"], src.state_dict()["conv1.0.weight"])
+
+
+def test_the_registries_are_what_params_yaml_accepts():
+    """finetune.strategy / finetune.regularizer are Literals in config (layer 0): exactly the registered names."""
+    assert set(get_args(FinetuneParams.model_fields["strategy"].annotation)) == set(strategies.REGISTRY)
+    assert set(get_args(FinetuneParams.model_fields["regularizer"].annotation)) == set(regularizers.REGISTRY)
+    assert {n for n, r in regularizers.REGISTRY.items() if r.replaces_weight_decay} == {"l2_sp"}
+
+
+def test_regularizers_are_built_through_the_registry():
+    src = _source()
+    model = _target(src)
+    anchor = regularizers.Anchor(src, head_param_names(model), None, MEAN, STD, candidate="zoo:toy")
+    p = FinetuneParams(l2_sp_alpha=2.0, l2_sp_beta=0.0)
+    assert regularizers.REGISTRY["none"].build(model, anchor, p) is None
+    pen = regularizers.REGISTRY["l2_sp"].build(model, anchor, p)
+    with torch.no_grad():
+        model.conv1[0].weight.add_(0.1)  # alpha/2 * |dw|^2 with dw = 0.1 everywhere in one tensor
+    assert pen(model).item() == pytest.approx(2.0 / 2 * 0.01 * model.conv1[0].weight.numel(), rel=1e-4)
+    with pytest.raises(ModelError, match="zoo:toy records no source eval set"):
+        regularizers.REGISTRY["ewc"].build(model, anchor, p)
 
 
 @pytest.mark.parametrize("name", ["linear_probe", "lp_ft"])

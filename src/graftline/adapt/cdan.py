@@ -21,11 +21,21 @@ import torch
 
 from graftline.adapt.dann import discriminator, grad_reverse, warm_start
 from graftline.adapt.im import entropy
+from graftline.adapt.registry import register_method
 
 
+def entropy_weights(g: torch.Tensor) -> torch.Tensor:
+    """CDAN+E's per-image weights w = 1 + e^{-H(g)} of the softmax predictions g [B, C], scaled to mean 1."""
+    w = 1.0 + torch.exp(-entropy(g))
+    return w / w.sum() * len(w)
+
+
+@register_method("cdan")
 class CDAN(torch.nn.Module):
+    trade_off = 0.3  # DEV's pick (registry.py)
+
     def __init__(self, feat_dim: int, num_classes: int, hidden: int = 1024, randomized_above: int = 8192,
-                 randomized_dim: int = 1024, entropy_conditioning: bool = True, **_):
+                 randomized_dim: int = 1024, entropy_conditioning: bool = True):
         super().__init__()
         self.entropy_conditioning = entropy_conditioning
         self.randomized = feat_dim * num_classes > randomized_above
@@ -47,6 +57,5 @@ class CDAN(torch.nn.Module):
         target = torch.cat([torch.ones(len(fs)), torch.zeros(len(ft))]).to(d.device)
         w = None
         if self.entropy_conditioning:
-            w = 1.0 + torch.exp(-entropy(g))
-            w = (w / w.sum() * len(w)).detach()
+            w = entropy_weights(g).detach()
         return torch.nn.functional.binary_cross_entropy_with_logits(d, target, weight=w)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from graftline.adapt.registry import register_method
+
 
 def covariance(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[0]
@@ -25,8 +27,11 @@ def coral_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
     return (covariance(fs) - covariance(ft)).pow(2).sum() / (4 * d * d)
 
 
+@register_method("coral")
 class Coral(torch.nn.Module):
-    def __init__(self, feat_dim: int, num_classes: int, **_):
+    trade_off = 10.0  # DEV's pick (registry.py); large because of the 1/(4d^2) factor
+
+    def __init__(self, feat_dim: int, num_classes: int):
         super().__init__()
 
     def forward(self, fs, ft, ls, lt, progress: float) -> torch.Tensor:

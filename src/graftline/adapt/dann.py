@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from graftline.adapt.registry import register_method
+
 
 def warm_start(progress: float, gamma: float = 10.0) -> float:
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
@@ -44,8 +46,11 @@ def discriminator(feat_dim: int, bottleneck: int = 256, hidden: int = 1024) -> t
         torch.nn.Linear(hidden, 1))
 
 
+@register_method("dann")
 class DANN(torch.nn.Module):
-    def __init__(self, feat_dim: int, num_classes: int, bottleneck: int = 256, **_):
+    trade_off = 0.1  # DEV's pick (registry.py)
+
+    def __init__(self, feat_dim: int, num_classes: int, bottleneck: int = 256):
         super().__init__()
         self.disc = discriminator(feat_dim, bottleneck)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from graftline.adapt.registry import register_method
+
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * torch.log(p + 1e-5)).sum(-1)
@@ -24,8 +26,11 @@ def im_loss(logits_t: torch.Tensor) -> torch.Tensor:
     return entropy(p).mean() - entropy(p.mean(0))
 
 
+@register_method("im")
 class InformationMaximisation(torch.nn.Module):
-    def __init__(self, feat_dim: int, num_classes: int, **_):
+    trade_off = 3.0  # DEV's pick (registry.py)
+
+    def __init__(self, feat_dim: int, num_classes: int):
         super().__init__()
 
     def forward(self, fs, ft, ls, lt, progress: float) -> torch.Tensor:

@@ -57,14 +57,14 @@ def adapt(model: torch.nn.Module, source_x: torch.Tensor, source_y: torch.Tensor
           ) -> torch.nn.Module:
     """Adapt ``model`` in place and return it. ``source_x``/``target_x`` are [N, C, H, W] in [0, 1]; the target
     comes as images only. ``on_eval(step, model)`` is called every ``recipe.eval_every`` steps and at the end."""
-    from graftline.adapt import METHODS
+    from graftline.adapt import build_method
 
     torch.manual_seed(recipe.seed)
     g = torch.Generator().manual_seed(recipe.seed)
     with torch.no_grad():
         feat_dim = features_and_logits(model.eval(), normalize(source_x[:2], mean, std))[0].shape[1]
     num_classes = model.get_classifier().out_features
-    method = METHODS[recipe.method](feat_dim, num_classes, **recipe.method_kwargs)
+    method = build_method(recipe.method, feat_dim, num_classes, recipe.method_kwargs)
     opt = _optimizer(model, method, recipe)
     b, ns, nt = recipe.batch_size, len(source_x), len(target_x)
     model.train()

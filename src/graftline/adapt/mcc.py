@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from graftline.adapt.registry import register_method
+
 
 def mcc_loss(logits_t: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
     b, k = logits_t.shape
@@ -26,8 +28,11 @@ def mcc_loss(logits_t: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
     return (c.sum() - torch.trace(c)) / k
 
 
+@register_method("mcc")
 class MCC(torch.nn.Module):
-    def __init__(self, feat_dim: int, num_classes: int, temperature: float = 2.5, **_):
+    trade_off = 1.0  # DEV's pick (registry.py)
+
+    def __init__(self, feat_dim: int, num_classes: int, temperature: float = 2.5):
         super().__init__()
         self.temperature = temperature
 

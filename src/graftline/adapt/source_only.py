@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import torch
 
+from graftline.adapt.registry import register_method
 
+
+@register_method("source_only")
 class SourceOnly(torch.nn.Module):
-    def __init__(self, feat_dim: int, num_classes: int, **_):
+    trade_off = 0.0  # no adaptation loss at all
+
+    def __init__(self, feat_dim: int, num_classes: int):
         super().__init__()
 
     def forward(self, fs, ft, ls, lt, progress: float) -> torch.Tensor:

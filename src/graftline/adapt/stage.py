@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from graftline.adapt import METHODS
 from graftline.adapt.criteria import dev, snd
 from graftline.adapt.data import folder_images, labelled_source, target_images
 from graftline.adapt.loop import AdaptRecipe, adapt
@@ -33,10 +34,6 @@ from graftline.project import atomic_dir, write_json_atomic
 from graftline.results import SelectionReport, TrainResult
 
 log = logging.getLogger(__name__)
-# Each method's default adaptation-loss weight: chosen without target labels, by DEV among a 3-value grid on a seed
-# outside the evaluated ones, at the shipped recipe (lr 0.01, body 0.1x, 900 steps; benchmarks/adaptation.py --tune;
-# README).
-TRADE_OFF = {"source_only": 0.0, "dann": 0.1, "cdan": 0.3, "mcc": 1.0, "coral": 10.0, "im": 3.0}
 
 
 def _source(p: AdaptParams, src_card: ModelCard, candidate: str, project_root: Path, size, color_mode: str) -> dict:
@@ -93,7 +90,8 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, prepared: Path, project_r
                            src_card.label_names or [], classes)
     tx = (folder_images(project_root / p.target_folder, in_chans, size, color_mode)
           if p.target_folder else target_images(prepared, project_root, ("train", "val"), in_chans, size))
-    trade_off = TRADE_OFF[method] if p.trade_off is None or method == "source_only" else p.trade_off
+    # null: the method's own default (its class's trade_off, chosen by DEV: adapt/registry.py)
+    trade_off = METHODS[method].trade_off if p.trade_off is None or method == "source_only" else p.trade_off
     recipe = AdaptRecipe(method=method, steps=p.steps, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
                          weight_decay=p.weight_decay, backbone_lr=p.backbone_lr, trade_off=trade_off, seed=seed,
                          augment=p.augment)

@@ -6,7 +6,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# none: today's supervised pipeline. The others: graftline/adapt/<method>.py (im = information maximisation).
+# none: today's supervised pipeline. The others: graftline/adapt/<method>.py (im = information maximisation), each
+# registered there with its default trade_off; tests/unit/test_adapt.py fails when this list and the registry differ.
 ADAPT_METHODS = ("none", "source_only", "dann", "cdan", "mcc", "coral", "im")
 
 

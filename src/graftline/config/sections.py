@@ -1,8 +1,9 @@
-"""The sections of params.yaml, one pydantic model each, and the registries of names they accept.
+"""The sections of params.yaml, one pydantic model each, and the names they accept.
 
-The registries (``ESTIMATORS``, ``COLOR_MODES`` here; ``STRATEGIES``, ``REGULARIZERS`` with the training sections in
-``config.training``) are defined once; the code that implements them imports them from there, so a name cannot be
-accepted by params.yaml and unknown to the code.
+The accepted names are ``Literal``s here (config is layer 0 and imports no stage): ``ESTIMATORS``, ``COLOR_MODES``;
+``STRATEGIES``, ``REGULARIZERS`` in ``config.training``; ``ADAPT_METHODS`` in ``config.adapt``. The code that
+implements them registers itself (``@register_estimator``, ``@register_strategy``, ...), and a unit test per
+registry fails when a registered name is not accepted here or an accepted one is not registered.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from graftline.config.base import Section
 from graftline.config.training import REGULARIZERS, STRATEGIES, CheckParams, FinetuneParams  # noqa: F401
 
 COLOR_MODES = ("auto", "grayscale", "rgb")
-ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
+ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "sfda", "ensemble")
 
 
 class DemoParams(Section):

@@ -1,5 +1,6 @@
 """params.yaml's training sections: ``finetune`` (the recipe of both arms) and ``check`` (the paired-seed verdict),
-and the registries of strategy and regulariser names (the code that implements them imports them from here)."""
+and the strategy and regulariser names they accept (train/strategies.py and train/regularizers.py register the code
+under these names; tests/unit/test_strategies.py fails when the two disagree)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,6 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "ensemble")
-
 
 @dataclass
 class RunData:

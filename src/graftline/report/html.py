@@ -11,7 +11,7 @@ import html
 import math
 from typing import Any, Iterable, Optional
 
-from graftline.report.collect import ESTIMATORS, RunData, lineage, verdict
+from graftline.report.collect import RunData, lineage, verdict
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1000px;
 color:#1d1d1f;padding:0 1rem}h1{font-size:1.6rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
@@ -71,7 +71,7 @@ def _selection(d: RunData, scatter: Optional[bytes]) -> str:
     sel = d.get("selection")
     if not sel:
         return ""
-    present = [e for e in ESTIMATORS if any(e in r for r in sel["ranking"])]
+    present = [e for e in sel.get("scale", {}) if any(e in r for r in sel["ranking"])]  # the score columns
     rows = [[str(i), esc(r["candidate"]), esc(r.get("architecture", ""))] + [num(r.get(e), "+.4f") for e in present]
             for i, r in enumerate(sel["ranking"], 1)]
     cls = ["sel" if r["candidate"] == sel["selected"] else "" for r in sel["ranking"]]

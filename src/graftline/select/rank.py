@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.special import softmax
 
 from graftline.config import SelectParams
 from graftline.data.manifest import read_manifest
@@ -28,32 +27,12 @@ from graftline.select.features import Target, candidate_features
 # Every estimator is computed for every candidate and kept in the report; `select.estimator` only orders them.
 log = logging.getLogger(__name__)
 
-SCALES = {
-    "logme": ("LogME is the maximised log evidence per sample of a Bayesian linear model on the features: a "
-              "log-density, not a probability, so it can exceed 1 or be negative. Only differences between "
-              "candidates on the same data matter; higher is better."),
-    "leep": "LEEP is an average log-likelihood (nats per image) of the source head's expected predictor: always <= 0.",
-    "nce": "NCE is minus the conditional entropy H(target label | source label) in nats: <= 0, 0 is best.",
-    "h_score": ("H-score is tr(cov(f)^-1 cov(E[f|y])): between-class spread in units of total spread, >= 0, at most "
-                "the number of classes - 1; with few labels it is shrunk (Ledoit-Wolf)."),
-    "knn": "kNN is leave-one-out nearest-neighbour accuracy on the features, in [0, 1].",
-    "ensemble": ("ensemble is the mean over LogME, LEEP, NCE and kNN of each candidate's rank-normalised score (1 = best "
-                 "of this set, 0 = worst): robust to any one estimator's noise, but meaningful only within one run."),
-}
-ENSEMBLE = ("logme", "leep", "nce", "knn")
 
-
-def score_features(feats: np.ndarray, logits: np.ndarray | None, labels: np.ndarray, knn_k: int = 3,
-                   shrinkage="auto") -> dict[str, float | None]:
-    """Every estimator on one candidate's features/logits. LEEP and NCE are None for a headless backbone."""
-    f = feats.astype(np.float64)
-    out: dict[str, float | None] = {"logme": E.logme(f, labels), "h_score": E.h_score(f, labels, shrinkage),
-                                    "knn": E.knn_accuracy(f, labels, knn_k), "leep": None, "nce": None}
-    if logits is not None:
-        z = logits.astype(np.float64)
-        out["leep"] = E.leep(softmax(z, axis=1), labels)
-        out["nce"] = E.nce(z.argmax(1), labels)
-    return out
+def score_features(feats: np.ndarray, logits: np.ndarray | None, labels: np.ndarray,
+                   settings: dict | None = None) -> dict[str, float | None]:
+    """Every registered estimator on one candidate's features/logits (``settings``: the ``select`` params they read,
+    see ``estimators.option_params``). Those needing a source head are None for a headless backbone."""
+    return E.score_all(feats, logits, labels, settings)
 
 
 def score_candidate(cand: dict, target: Target, settings: dict) -> dict:
@@ -80,7 +59,7 @@ def score_candidate(cand: dict, target: Target, settings: dict) -> dict:
     feats, logits, cached = candidate_features(model, card, target, views, settings["batch_size"], cache)
     t_feat = time.perf_counter()
     labels = np.tile(np.asarray(target.labels), views)
-    scores = score_features(feats, logits, labels, settings["knn_k"], settings["shrinkage"])
+    scores = score_features(feats, logits, labels, settings["estimator_options"])
     t_score = time.perf_counter()
     return {
         "candidate": c.name, "kind": c.kind, "architecture": card.architecture, "feature_dim": int(feats.shape[1]),
@@ -109,11 +88,13 @@ def _rank_normalised(values: list[float | None]) -> list[float | None]:
 
 
 def add_ensemble(entries: list[dict]) -> None:
-    """The ``ensemble`` score: the mean rank-normalised score over ``ENSEMBLE`` (estimators a candidate lacks skip)."""
-    cols = {name: _rank_normalised([e.get(name) for e in entries]) for name in ENSEMBLE}
+    """The ``ensemble`` score: the mean rank-normalised score over the ensemble's members (registered with
+    ``ensemble=True``); estimators a candidate lacks are skipped."""
+    members = E.ensemble_members()
+    cols = {name: _rank_normalised([e.get(name) for e in entries]) for name in members}
     for i, e in enumerate(entries):
-        vals = [cols[n][i] for n in ENSEMBLE if cols[n][i] is not None]
-        e["ensemble"] = float(np.mean(vals)) if vals else None
+        vals = [cols[n][i] for n in members if cols[n][i] is not None]
+        e[E.ENSEMBLE] = float(np.mean(vals)) if vals else None
 
 
 def _run_local(cands: list[dict], target: Target, settings: dict) -> list[dict]:
@@ -158,7 +139,8 @@ def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Pat
                     meta.get("color_mode", "auto"), meta.get("max_pixels"))
     cands = [c.to_dict() for c in resolve(p.candidates, zoo_dir, project_root)]
     cache = (project_root / p.feature_cache) if p.feature_cache else None
-    settings = {"views": p.views, "batch_size": p.batch_size, "knn_k": p.knn_k, "shrinkage": p.h_score_shrinkage,
+    settings = {"views": p.views, "batch_size": p.batch_size,
+                "estimator_options": {k: getattr(p, k) for k in E.option_params()},
                 "skip_unloadable": p.skip_unloadable, "cache_dir": str(cache) if cache else None,
                 "project_root": str(project_root.resolve())}
     t0 = time.perf_counter()
@@ -178,7 +160,8 @@ def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Pat
     missing = [r["candidate"] for r in scored if r.get(key) is None]
     if missing:
         raise ModelError(f"select.estimator: {key} needs each candidate's source head, which "
-                         f"{', '.join(missing)} lack(s). Fix: choose logme, h_score or knn.")
+                         f"{', '.join(missing)} lack(s). Fix: choose one of "
+                         f"{', '.join(n for n, e in E.REGISTRY.items() if not e.needs_head)}.")
     ranking = sorted(scored, key=lambda e: e[key], reverse=True)
     for e in ranking:
         log.info("select: %-36s %s %+.4f", e["candidate"], key, e[key])
@@ -197,7 +180,7 @@ def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Pat
              + f" of {len(ranking)} candidates scored on {len(scored_rows)} labelled images"
              + (f" x {p.views} views" if p.views > 1 else "")),
         skipped=[{"candidate": r["candidate"], "reason": r["skipped"]} for r in skipped],
-        scale=SCALES,
+        scale=E.scales(),  # one entry per score column of the ranking rows
     )
     report.write(report_path)
     if metrics_path is not None:

@@ -77,18 +77,8 @@ def _fingerprint(arm: str, p: FinetuneParams, lr: float, seed: int, data_hash: s
 
 def _penalty(p: FinetuneParams, model: torch.nn.Module, source: torch.nn.Module, src: dict | None,
              mean, std, candidate: str, seed: int = 0):
-    if p.regularizer == "none":
-        return None
-    head = head_param_names(model)
-    state = source.state_dict()
-    if p.regularizer == "l2_sp":
-        return regularizers.l2_sp(model, state, head, p.l2_sp_alpha, p.l2_sp_beta)
-    if src is None:
-        raise ModelError(f"finetune.regularizer=ewc needs the source task's data to compute the Fisher, but "
-                         f"{candidate} records no source eval set on disk (source_eval in its JSON). Use "
-                         "finetune.regularizer=l2_sp (it needs only the source weights) or none.")
-    fisher = regularizers.fisher_diagonal(source, src["x"], src["y"], mean, std, p.ewc_samples, seed)
-    return regularizers.ewc(model, state, head, fisher, p.ewc_lambda)
+    anchor = regularizers.Anchor(source, head_param_names(model), src, mean, std, seed, candidate)
+    return regularizers.REGISTRY[p.regularizer].build(model, anchor, p)
 
 
 def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, prepared: Path, project_root: Path, out: Path,
@@ -112,8 +102,8 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, prepared: Path
     arm_p = p if pretrained else p.model_copy(update={"regularizer": "none"})
     penalty = _penalty(arm_p, model, source_model, src, mean, std, source, seed) if pretrained else None
     recipe = _recipe(p, lr, seed)
-    if arm_p.regularizer == "l2_sp":
-        recipe = replace(recipe, weight_decay=0.0)  # L2-SP replaces weight decay (see regularizers.py)
+    if regularizers.REGISTRY[arm_p.regularizer].replaces_weight_decay:
+        recipe = replace(recipe, weight_decay=0.0)  # e.g. L2-SP replaces weight decay (see regularizers.py)
     ckpt_dir = project_root / "checkpoints" / arm / f"seed-{seed}"
     fingerprint = _fingerprint(arm, arm_p, lr, seed, dmeta["data_hash"], src_card.weights_sha256)
     curves = Curves(live_dir, p.probe_steps if strategy == "lp_ft" else 0)

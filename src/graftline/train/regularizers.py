@@ -8,14 +8,61 @@
   source weights: the mean over source images of the squared per-image gradient of the log-likelihood of its label,
   with the source head, in eval mode. F is scaled to mean 1 so that λ reads like L2-SP's α (same total pull,
   redistributed towards the weights the source task needs).
+
+Each registers a builder with ``@register_regularizer(name)``; ``finetune.regularizer``'s Literal
+(config/training.py) is checked against ``REGISTRY`` by tests/unit/test_strategies.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Optional
+
 import torch
 import torch.nn.functional as F
 
+from graftline.config import FinetuneParams
+from graftline.errors import ModelError
 from graftline.eval.logits import prep
+from graftline.train.recipe import Penalty
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """What a regulariser may hold the fine-tuned model to: the source model as it was, the new head's parameter
+    names (never pulled towards the source), and the source's own images when the candidate records them."""
+
+    source: torch.nn.Module
+    head: set[str]
+    source_eval: Optional[dict]  # x, y (and x_eval, y_eval) of the source task, or None
+    mean: list[float]
+    std: list[float]
+    seed: int = 0
+    candidate: str = ""
+
+
+Builder = Callable[[torch.nn.Module, Anchor, FinetuneParams], Optional[Penalty]]
+
+
+@dataclass(frozen=True)
+class Regularizer:
+    name: str
+    build: Builder  # (the model being fine-tuned, its anchor, finetune params) -> penalty(model) or None
+    replaces_weight_decay: bool = False  # the optimizer's decay is switched off (it would pull towards 0)
+
+
+REGISTRY: dict[str, Regularizer] = {}
+
+
+def register_regularizer(name: str, *, replaces_weight_decay: bool = False) -> Callable[[Builder], Builder]:
+    def deco(build: Builder) -> Builder:
+        if name in REGISTRY:
+            raise ValueError(f"regularizer {name!r} is registered twice (train/regularizers.py)")
+        REGISTRY[name] = Regularizer(name, build, replaces_weight_decay)
+        return build
+
+    return deco
+
 
 def _anchors(model: torch.nn.Module, source_state: dict, head: set[str]) -> dict[str, torch.Tensor]:
     """Backbone parameters that exist, same shape, in the source: the ones a regulariser pulls back."""
@@ -80,3 +127,24 @@ def ewc(model: torch.nn.Module, source_state: dict, head: set[str], fisher: dict
                              if params[n].requires_grad)
 
     return penalty
+
+
+@register_regularizer("none")
+def _none(model: torch.nn.Module, anchor: Anchor, p: FinetuneParams) -> None:
+    return None
+
+
+@register_regularizer("l2_sp", replaces_weight_decay=True)
+def _l2_sp(model: torch.nn.Module, anchor: Anchor, p: FinetuneParams) -> Penalty:
+    return l2_sp(model, anchor.source.state_dict(), anchor.head, p.l2_sp_alpha, p.l2_sp_beta)
+
+
+@register_regularizer("ewc")
+def _ewc(model: torch.nn.Module, anchor: Anchor, p: FinetuneParams) -> Penalty:
+    src = anchor.source_eval
+    if src is None:
+        raise ModelError(f"finetune.regularizer=ewc needs the source task's data to compute the Fisher, but "
+                         f"{anchor.candidate} records no source eval set on disk (source_eval in its JSON). Use "
+                         "finetune.regularizer=l2_sp (it needs only the source weights) or none.")
+    fisher = fisher_diagonal(anchor.source, src["x"], src["y"], anchor.mean, anchor.std, p.ewc_samples, anchor.seed)
+    return ewc(model, anchor.source.state_dict(), anchor.head, fisher, p.ewc_lambda)

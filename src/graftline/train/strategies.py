@@ -11,17 +11,20 @@
 - ``progressive``: gradual unfreezing from the head down (ULMFiT): the head alone (``get_classifier()``) for
   ``unfreeze_every`` epochs, then one more of timm's coarse layer groups every ``unfreeze_every`` epochs.
 
-Every strategy gets the same regulariser hook (``penalty``) and the same checkpoint directory.
+Every strategy gets the same regulariser hook (``penalty``) and the same checkpoint directory. Each registers itself
+with ``@register_strategy(name)``; ``finetune.strategy``'s Literal (config/training.py) is checked against
+``REGISTRY`` by tests/unit/test_strategies.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from graftline.config import STRATEGIES
+from graftline.errors import ConfigError
 from graftline.data.dataset import ArrayData
 from graftline.eval.logits import batches, prep
 from graftline.models.heads import head_param_names
@@ -86,6 +89,71 @@ def linear_probe(model: torch.nn.Module, data: FitData, recipe: Recipe, hooks: H
     return result
 
 
+@dataclass(frozen=True)
+class StrategyRun:
+    """What every strategy is given: the model (trained in place), data, the main and the probe recipes, the hooks
+    of each phase (``phase("probe")``, ``phase("train", **replaced)``) and the strategies' own params."""
+
+    model: torch.nn.Module
+    data: FitData
+    recipe: Recipe
+    probe: Recipe
+    phase: Callable[..., Hooks]
+    layer_decay: float = 0.7
+    unfreeze_every: int = 1
+
+
+Strategy = Callable[[StrategyRun], tuple[FitResult, dict]]  # -> (the main phase's result, strategy facts)
+REGISTRY: dict[str, Strategy] = {}
+
+
+def register_strategy(name: str) -> Callable[[Strategy], Strategy]:
+    def deco(fn: Strategy) -> Strategy:
+        if name in REGISTRY:
+            raise ValueError(f"strategy {name!r} is registered twice (train/strategies.py)")
+        REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def _probe_phase(run: StrategyRun) -> tuple[FitResult, dict]:
+    r = linear_probe(run.model, run.data, run.probe, run.phase("probe"))
+    return r, {"probe": {"steps": r.steps_done, "val_acc": r.final_val_acc, "seconds": round(r.seconds, 2)}}
+
+
+@register_strategy("linear_probe")
+def _linear_probe(run: StrategyRun) -> tuple[FitResult, dict]:
+    return _probe_phase(run)
+
+
+@register_strategy("full")
+def _full(run: StrategyRun) -> tuple[FitResult, dict]:
+    return fit(run.model, run.data, run.recipe, run.phase("train")), {}
+
+
+@register_strategy("lp_ft")
+def _lp_ft(run: StrategyRun) -> tuple[FitResult, dict]:
+    _, facts = _probe_phase(run)  # the main phase starts from the probed head (it stays on the model)
+    return fit(run.model, run.data, run.recipe, run.phase("train")), facts
+
+
+@register_strategy("discriminative")
+def _discriminative(run: StrategyRun) -> tuple[FitResult, dict]:
+    recipe = replace(run.recipe, layer_decay=run.layer_decay)
+    return fit(run.model, run.data, recipe, run.phase("train")), {"layer_decay": run.layer_decay}
+
+
+@register_strategy("progressive")
+def _progressive(run: StrategyRun) -> tuple[FitResult, dict]:
+    unfreeze = ProgressiveUnfreeze(run.model, run.unfreeze_every)
+    r = fit(run.model, run.data, run.recipe, run.phase("train", on_epoch_start=unfreeze))
+    for p in run.model.parameters():
+        p.requires_grad_(True)
+    return r, {"layer_groups": len(unfreeze.groups),
+               "unfreeze_schedule": [{"epoch": e, "groups_unfrozen": k} for e, k in unfreeze.schedule]}
+
+
 def run_strategy(name: str, model: torch.nn.Module, data: FitData, recipe: Recipe, probe: Recipe, hooks: Hooks,
                  ckpt_dir: Path | None = None, *, layer_decay: float = 0.7,
                  unfreeze_every: int = 1) -> tuple[FitResult, dict]:
@@ -100,23 +168,8 @@ def run_strategy(name: str, model: torch.nn.Module, data: FitData, recipe: Recip
                        checkpoint=ckpt_dir / f"{name_}.pt" if ckpt_dir is not None else None,
                        desc=hooks.desc and (hooks.desc if name_ == "train" else f"{hooks.desc} {name_}"), **extra)
 
-    facts: dict = {"strategy": name}
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}")
-    if name in ("linear_probe", "lp_ft"):
-        r = linear_probe(model, data, probe, phase("probe"))
-        facts["probe"] = {"steps": r.steps_done, "val_acc": r.final_val_acc, "seconds": round(r.seconds, 2)}
-        if name == "linear_probe":
-            return r, facts
-    if name == "progressive":
-        unfreeze = ProgressiveUnfreeze(model, unfreeze_every)
-        r = fit(model, data, recipe, phase("train", on_epoch_start=unfreeze))
-        for p in model.parameters():
-            p.requires_grad_(True)
-        facts["layer_groups"] = len(unfreeze.groups)
-        facts["unfreeze_schedule"] = [{"epoch": e, "groups_unfrozen": k} for e, k in unfreeze.schedule]
-        return r, facts
-    if name == "discriminative":
-        recipe = replace(recipe, layer_decay=layer_decay)
-        facts["layer_decay"] = layer_decay
-    return fit(model, data, recipe, phase("train")), facts
+    if name not in REGISTRY:
+        raise ConfigError(f"finetune.strategy: unknown strategy {name!r}; params.yaml accepts one of "
+                          f"{', '.join(REGISTRY)} (train/strategies.py registers them).")
+    result, facts = REGISTRY[name](StrategyRun(model, data, recipe, probe, phase, layer_decay, unfreeze_every))
+    return result, {"strategy": name, **facts}

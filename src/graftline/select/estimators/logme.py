@@ -1,14 +1,10 @@
-"""Transferability estimators: score a pretrained candidate from one forward pass over the target data.
-
-One function per estimator, plain numpy in and a float out, the paper and formula in its docstring (tllib's style).
-Higher is better for every estimator. ``logme``, ``h_score`` and ``knn_accuracy`` need the candidate's penultimate
-features; ``leep`` and ``nce`` need its own source head (the probabilities or labels it predicts over its source
-classes), which is why every candidate keeps that head until selection is over.
-"""
+"""LogME: the evidence of a Bayesian linear model on the candidate's features (needs no source head)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from graftline.select.estimators.registry import register_estimator
 
 
 def _gram_spectrum(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -26,6 +22,10 @@ def _gram_spectrum(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(sigma, 0.0, None), basis
 
 
+@register_estimator("logme", ensemble=True, scale=(
+    "LogME is the maximised log evidence per sample of a Bayesian linear model on the features: a log-density, not a "
+    "probability, so it can exceed 1 or be negative. Only differences between candidates on the same data matter; "
+    "higher is better."))
 def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 1000, tol: float = 1e-8) -> float:
     """LogME (You et al., "LogME: Practical Assessment of Pre-trained Models for Transfer Learning", ICML 2021).
 
@@ -52,6 +52,11 @@ def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 1000, tol: f
     catastrophically when N < D and the fit is nearly exact.)
     Features are used as given (no centering), in float64.
     """
+    return float(np.mean(logme_per_class(features, labels, max_iter, tol)))
+
+
+def logme_per_class(features: np.ndarray, labels: np.ndarray, max_iter: int = 1000, tol: float = 1e-8) -> np.ndarray:
+    """max L / N for each class (in ``np.unique(labels)`` order); ``logme`` is their mean."""
     f = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels)
     n, d = f.shape
@@ -104,7 +109,7 @@ def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 1000, tol: f
     logdet = (r * np.log(beta) - np.log(w).sum(0)) + (d - r) * np.log(alpha)
     evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - n / 2 * np.log(2 * np.pi)
                 - beta / 2 * res2 - alpha / 2 * mm - logdet / 2)
-    return float(np.mean(evidence / n))
+    return evidence / n
 
 
 def logme_evidence(features: np.ndarray, target: np.ndarray, alpha: float, beta: float) -> float:
@@ -121,102 +126,3 @@ def logme_evidence(features: np.ndarray, target: np.ndarray, alpha: float, beta:
     ev = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - n / 2 * np.log(2 * np.pi)
           - beta / 2 * np.sum((f @ m - y) ** 2) - alpha / 2 * m @ m - logdet / 2)
     return float(ev / n)
-
-
-def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
-    """LEEP (Nguyen et al., "LEEP: A New Measure to Evaluate Transferability of Learned Representations", ICML 2020).
-
-    With theta(x)_z the candidate's source-head probability of source class z on target image x:
-    the empirical joint P(y, z) = 1/N sum_i theta(x_i)_z [y_i = y], the conditional P(y | z) = P(y, z) / P(z), and
-
-        LEEP = 1/N sum_i log( sum_z P(y_i | z) theta(x_i)_z ),
-
-    the average log-likelihood of the "expected empirical predictor". A log-probability: always <= 0.
-    """
-    p = np.asarray(source_probs, dtype=np.float64)
-    y = np.asarray(labels)
-    n = len(y)
-    classes, yi = np.unique(y, return_inverse=True)
-    onehot = np.zeros((n, len(classes)))
-    onehot[np.arange(n), yi] = 1.0
-    joint = p.T @ onehot / n  # [Z, Y]
-    cond = joint / np.maximum(joint.sum(1, keepdims=True), 1e-300)  # P(y | z)
-    eep = (p @ cond)[np.arange(n), yi]
-    return float(np.mean(np.log(np.maximum(eep, 1e-300))))
-
-
-def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
-    """NCE (Tran et al., "Transferability and Hardness of Supervised Classification Tasks", ICCV 2019).
-
-    The negative conditional entropy of the target labels Y given the source labels Z that the candidate's source
-    head predicts (its argmax) on the target images: NCE = -H(Y | Z) = sum_{y,z} P(y, z) log P(y | z), from the
-    empirical joint. In nats, <= 0; 0 when the source label determines the target label.
-    """
-    z = np.asarray(source_labels)
-    y = np.asarray(labels)
-    _, zi = np.unique(z, return_inverse=True)
-    _, yi = np.unique(y, return_inverse=True)
-    joint = np.zeros((zi.max() + 1, yi.max() + 1))
-    np.add.at(joint, (zi, yi), 1.0)
-    joint /= len(y)
-    pz = joint.sum(1, keepdims=True)
-    nz = joint > 0
-    return float(np.sum(joint[nz] * np.log((joint / pz)[nz])))
-
-
-def h_score(features: np.ndarray, labels: np.ndarray, shrinkage: str | float | None = "auto") -> float:
-    """H-score (Bao et al., "An Information-Theoretic Approach to Transferability in Task Transfer Learning",
-    ICIP 2019):
-
-        H(f) = tr( cov(f)^-1 cov(E[f | y]) ),
-
-    how much of the features' spread lies between the class means, in units of their total covariance.
-
-    With N < D (few labels) cov(f) is singular and the plain estimate is noise. ``shrinkage`` regularises it as in
-    Ibrahim et al. ("Newer is not always better: Rethinking transferability metrics, their peculiarities,
-    stability and performance", ECML-PKDD 2022): cov_a = (1 - a) cov(f) + a mu I with mu = tr(cov(f)) / D, and
-    H_a = tr( cov_a^-1 (1 - a) cov(E[f | y]) ). ``"auto"``: a from Ledoit-Wolf; a float: that a; ``None``: the
-    original (pseudo-inverse).
-    """
-    f = np.asarray(features, dtype=np.float64)
-    y = np.asarray(labels)
-    f = f - f.mean(0)
-    n, d = f.shape
-    classes, yi = np.unique(y, return_inverse=True)
-    means = np.zeros((len(classes), d))
-    np.add.at(means, yi, f)
-    means /= np.bincount(yi)[:, None]
-    g = means[yi]  # E[f | y] for each sample
-    cov_f = f.T @ f / n
-    cov_g = g.T @ g / n
-    if shrinkage is None:
-        return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-15, hermitian=True) @ cov_g))
-    if shrinkage == "auto":
-        from sklearn.covariance import ledoit_wolf_shrinkage
-
-        a = float(ledoit_wolf_shrinkage(f, assume_centered=True))
-    else:
-        a = float(shrinkage)
-    mu = np.trace(cov_f) / d
-    reg = (1 - a) * cov_f + a * mu * np.eye(d)
-    return float(np.trace(np.linalg.solve(reg, (1 - a) * cov_g)))
-
-
-def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 3) -> float:
-    """Leave-one-out k-nearest-neighbour accuracy on L2-normalised features (cosine similarity).
-
-    A cheap sanity score, not from a transferability paper: how often an image's nearest other images share its
-    label. Votes are weighted by similarity, so ties between classes break toward the closer neighbours.
-    """
-    f = np.asarray(features, dtype=np.float64)
-    y = np.asarray(labels)
-    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
-    sim = f @ f.T
-    np.fill_diagonal(sim, -np.inf)
-    k = max(1, min(k, len(y) - 1))
-    nn = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-    classes, yi = np.unique(y, return_inverse=True)
-    votes = np.zeros((len(y), len(classes)))
-    rows = np.repeat(np.arange(len(y)), k)
-    np.add.at(votes, (rows, yi[nn].ravel()), 1.0 + 1e-6 * sim[rows, nn.ravel()])
-    return float(np.mean(votes.argmax(1) == yi))
