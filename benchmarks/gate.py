@@ -103,6 +103,24 @@ def selection(kind: str) -> Path:
     return path
 
 
+def _project(base: Path, prepared: Path, selection_path: Path):
+    """A project folder for one arm (the stages take a Project): this repetition's split and selection, the demo's
+    images and zoo linked from the repository."""
+    import shutil
+
+    from graftline.project import Project
+
+    proj = Project(base)
+    for link, target in ((proj.prepared, prepared), (proj.demo, ROOT / "data" / "demo"),
+                         (proj.zoo, ROOT / "models" / "zoo")):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(target.resolve(), target_is_directory=True)
+    proj.selection.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(selection_path, proj.selection)
+    return proj
+
+
 def train(task: tuple) -> dict:
     """One arm: (repetition, kind, seed, params) -> test correctness and seconds."""
     import torch
@@ -118,13 +136,13 @@ def train(task: tuple) -> dict:
     prepared = split(rep, p)
     base = WORK / f"rep{rep}" / kind
     t0 = time.perf_counter()
+    proj = _project(base, prepared, selection(kind if kind in SOURCES else "good"))
     if kind in SOURCES:
-        run_finetune(ft, seed, prepared, ROOT, base / "models", base / "metrics", selection(kind))
+        run_finetune(ft, seed, proj)
     else:  # scratch (paired seed) or tie (the same recipe, other initial weights and data order)
-        run_baseline(ft, p.check.scratch_lr, seed + (1000 if kind == "tie" else 0), prepared, ROOT, base / "models",
-                     base / "metrics", selection("good"))
+        run_baseline(ft, p.check.scratch_lr, seed + (1000 if kind == "tie" else 0), proj)
     seconds = time.perf_counter() - t0
-    seed_dir = next((base / "models").glob(f"seed-{seed + (1000 if kind == 'tie' else 0)}"))
+    seed_dir = proj.arm("finetune" if kind in SOURCES else "baseline", seed + (1000 if kind == "tie" else 0))
     model, meta = weights.load(seed_dir / "model")
     test = load_split(prepared, ROOT, "test", meta.in_chans, meta.preprocess.size, meta.preprocess)
     pred = predict_logits(model, test.data, meta.preprocess.mean, meta.preprocess.std).argmax(1).numpy()

@@ -73,7 +73,7 @@ def prepare() -> None:
     from graftline.data.prepare import run_prepare
 
     params, proj = _ctx()
-    m = run_prepare(params.data, proj.root, proj.path("data", "staged"), params.demo)
+    m = run_prepare(params.data, proj.root, proj.staged, params.demo)
     facts = m.facts or {"decoded": 0, "cached": 0}
     typer.echo(f"prepare: {m.images} images kept of {m.scanned} scanned "
                f"(train {m.splits['train']}, val {m.splits['val']}, test {m.splits['test']}); "
@@ -87,7 +87,7 @@ def validate() -> None:
     from graftline.validate.suite import run_validate
 
     params, proj = _ctx()
-    report = run_validate(params.validate_, proj.path("data", "staged"), proj.root, proj.reports / "validation.json",
+    report = run_validate(params.validate_, proj.staged, proj.root, proj.validation,
                           publish_to=proj.prepared)
     for r in report.rules:
         if not r["passed"]:
@@ -108,7 +108,7 @@ def zoo() -> None:
         raise ConfigError(f"{_state['params_file']}: no `zoo:` section. The zoo stage pretrains the demo's source "
                           "models; a project made by `graftline init` lists hub: or file: candidates instead (add "
                           "the zoo section, or re-run `graftline init --with-demo-zoo`).")
-    run_zoo(params.zoo, proj.demo / "sources", proj.zoo, proj.root, proj.metrics / "zoo.json")
+    run_zoo(params.zoo, proj.sources, proj.zoo, proj.root, proj.zoo_metrics)
 
 
 @app.command()
@@ -117,8 +117,7 @@ def select() -> None:
     from graftline.select.rank import run_select
 
     params, proj = _ctx()
-    report = run_select(params.select, proj.prepared, proj.zoo, proj.root, proj.reports / "selection.json",
-                        proj.metrics / "select.json")
+    report = run_select(params.select, proj)
     typer.echo(f"select: {report.selected} ({report.why})")
 
 
@@ -136,8 +135,7 @@ def finetune(seed: Optional[int] = SEED) -> None:
         return
     from graftline.train.distributed import is_main
 
-    s = run_finetune(params.finetune, params.check.seeds[0] if seed is None else seed, proj.prepared, proj.root,
-                     proj.finetuned, proj.metrics, proj.reports / "selection.json")
+    s = run_finetune(params.finetune, params.check.seeds[0] if seed is None else seed, proj)
     if not is_main():  # under torchrun, rank 0 reports
         return
     f = s.forgetting
@@ -157,8 +155,7 @@ def baseline(seed: Optional[int] = SEED) -> None:
         return
     from graftline.train.distributed import is_main
 
-    s = run_baseline(params.finetune, params.check.scratch_lr, params.check.seeds[0] if seed is None else seed,
-                     proj.prepared, proj.root, proj.baseline, proj.metrics, proj.reports / "selection.json")
+    s = run_baseline(params.finetune, params.check.scratch_lr, params.check.seeds[0] if seed is None else seed, proj)
     if not is_main():
         return
     typer.echo(f"baseline [seed {s.seed}]: {_arm_line(s)}")
@@ -183,8 +180,7 @@ def export() -> None:
     from graftline.export.onnx import run_export
 
     params, proj = _ctx()
-    r = run_export(params.export, proj.prepared, proj.root, proj.finetuned / f"seed-{params.check.seeds[0]}",
-                   proj.exported, proj.metrics / "export.json")
+    r = run_export(params.export, proj, params.check.seeds[0])
     typer.echo(f"export: {_rel(proj.exported / 'model.onnx')}  parity max|diff| {r.parity_max_abs_diff:.2e}, "
                f"top-1 agreement {r.top1_agreement:.4f}")
 
@@ -195,7 +191,7 @@ def report() -> None:
     from graftline.report import run_report
 
     _, proj = _ctx()
-    r = run_report(proj.root, proj.reports / "run.html", proj.reports / "figures", proj.metrics / "run.json")
+    r = run_report(proj)
     typer.echo(f"report: {_rel(Path(r['html']))} ({len(r['figures'])} charts, {r['seconds']:.1f} s)")
 
 
@@ -208,31 +204,34 @@ def summary() -> None:
     typer.echo(headline(proj))
 
 
-from graftline import cli_tools  # noqa: E402 - registered after the app exists
+from graftline import cli_params, cli_tools, cli_weights  # noqa: E402 - registered after the app exists
+
+app.command("params-check")(cli_params.params_check)
 
 app.command()(cli_tools.init)
 app.command()(cli_tools.predict)
+app.command()(cli_params.params)
+app.add_typer(cli_weights.app, name="weights")
 
 
 def main() -> None:
-    import click
-
     from graftline import log
 
     log.setup_logging()
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     cmd = next((a for a in sys.argv[1:] if a in names), "")
-    code, outcome = 0, "ok"
+    (usage_errors, aborts), code, outcome = cli_tools.cli_exception_types(), 0, "ok"
     try:
-        rv = app(standalone_mode=False)
+        rv = app(standalone_mode=False, prog_name="graftline")
         code = rv if isinstance(rv, int) else 0
     except GraftlineError as exc:
         typer.echo(f"{' '.join(filter(None, ['graftline', cmd]))}: error: {exc}", err=True)
         code, outcome = exc.exit_code, ("gate" if exc.exit_code == 1 else "error")
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        code, outcome = exc.exit_code, "error"
-    except click.exceptions.Abort:
+    except usage_errors as exc:
+        bare = type(exc).__name__ == "NoArgsIsHelpError"  # bare `graftline`: the help is the answer
+        exc.show() if bare else typer.echo(cli_tools.usage_paragraph(exc, cmd), err=True)
+        code, outcome = 2, "error"  # usage errors are 2 (README): 1 means a gate failed
+    except aborts:
         typer.echo("aborted", err=True)
         code, outcome = 130, "aborted"
     except SystemExit as exc:

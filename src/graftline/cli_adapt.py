@@ -13,9 +13,7 @@ def adapt_arm(arm: str, seed: int | None, params, proj) -> bool:
         return False
     from graftline.adapt.stage import run_adapt_arm
 
-    out = proj.finetuned if arm == "finetune" else proj.baseline
-    s = run_adapt_arm(params.adapt, arm, params.check.seeds[0] if seed is None else seed, proj.prepared, proj.root,
-                      out, proj.metrics, proj.reports / "selection.json", proj.zoo)
+    s = run_adapt_arm(params.adapt, arm, params.check.seeds[0] if seed is None else seed, proj)
     a = s.adapt
     typer.echo(f"{arm} [adapt {a['method']}, trade-off {a['trade_off']:g}, seed {s.seed}]: {s.train_images} "
                f"labelled source + {a['target_images']} unlabelled target images, DEV {a['dev']:.3f} (label-free), "

@@ -55,6 +55,67 @@ class Project:
     def metrics(self) -> Path:
         return self.path("metrics")
 
+    # Every artifact a stage writes or reads, named once (dvc.yaml's deps/outs are the same paths).
+    @property
+    def staged(self) -> Path:
+        return self.path("data", "staged")
+
+    @property
+    def sources(self) -> Path:
+        return self.demo / "sources"
+
+    @property
+    def validation(self) -> Path:
+        return self.reports / "validation.json"
+
+    @property
+    def selection(self) -> Path:
+        return self.reports / "selection.json"
+
+    @property
+    def select_metrics(self) -> Path:
+        return self.metrics / "select.json"
+
+    @property
+    def zoo_metrics(self) -> Path:
+        return self.metrics / "zoo.json"
+
+    @property
+    def check_json(self) -> Path:
+        return self.metrics / "check.json"
+
+    @property
+    def adapt_json(self) -> Path:
+        return self.metrics / "adapt.json"
+
+    @property
+    def export_json(self) -> Path:
+        return self.metrics / "export.json"
+
+    @property
+    def report_html(self) -> Path:
+        return self.reports / "run.html"
+
+    @property
+    def figures(self) -> Path:
+        return self.reports / "figures"
+
+    @property
+    def run_metrics(self) -> Path:
+        return self.metrics / "run.json"
+
+    def arm_root(self, arm: str) -> Path:
+        """models/finetuned or models/baseline: the parent of every seed's model of that arm."""
+        return {"finetune": self.finetuned, "baseline": self.baseline}[arm]
+
+    def arm(self, arm: str, seed: int) -> Path:
+        """One arm's model for one seed: models/finetuned/seed-<s> (arm finetune) or models/baseline/seed-<s>."""
+        return self.arm_root(arm) / f"seed-{seed}"
+
+    def arm_metrics(self, arm: str, seed: int) -> Path:
+        """That run's result JSON (its curves are the folder of the same name without .json)."""
+        return self.metrics / arm / f"seed-{seed}.json"
+
 
 def _json_default(o: Any) -> Any:
     import numpy as np

@@ -21,8 +21,7 @@ def _rel(proj: Project, path: Path) -> str:
 
 def headline(proj: Project) -> str:
     lines: list[str] = []
-    paths = {"select": proj.reports / "selection.json", "check": proj.metrics / "check.json",
-             "export": proj.metrics / "export.json"}
+    paths = {"select": proj.selection, "check": proj.check_json, "export": proj.export_json}
     missing = [name for name, p in paths.items() if not p.is_file()]
     if paths["select"].is_file():
         sel = SelectionReport.read(paths["select"])
@@ -34,7 +33,7 @@ def headline(proj: Project) -> str:
             lines.append(f"  {i}. {e['candidate']:<36} {e[sel.estimator]:+.4f}{mark}")
     if paths["check"].is_file():
         chk = CheckResult.read(paths["check"])
-        adapt_path = proj.metrics / "adapt.json"
+        adapt_path = proj.adapt_json
         method = AdaptResult.read(adapt_path).method if adapt_path.is_file() else "none"
         arms = "Transfer vs scratch" if method == "none" else f"Adapted ({method}) vs source-only"
         lines.append(f"{arms} on {chk.test_images} test images, {len(chk.seeds)} paired seeds: "

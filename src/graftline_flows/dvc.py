@@ -8,7 +8,10 @@ DVC stays the one definition of the DAG, of what is stale and of lineage. For ea
    ok / gate / error / crash). No file after a successful ``dvc repro`` means DVC restored the stage from its
    run-cache instead of running it. Nothing is read from DVC's English log for control flow;
 3. streams the output, line by line, to the Prefect run logger, and turns tqdm progress bars into a Prefect progress
-   artifact (``graftline-progress-<stage>``) so long stages show how far they are.
+   artifact (``graftline-progress-<stage>``) so long stages show how far they are;
+4. publishes the stage's numbers as an artifact of its own task run (plain code, not a task of its own: the run
+   graph holds the stages and nothing else), and ends in a state whose name says what happened: ``Completed`` (ran),
+   ``Skipped`` (up to date, not started) or ``Cached`` (DVC restored its outputs from the run-cache).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.states import Completed
+
+from graftline_flows.report import publish_stage
 
 ENV = {"DVC_NO_ANALYTICS": "1", "GX_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
        "PYTHONUNBUFFERED": "1"}
@@ -127,17 +133,32 @@ def repro_stage(project_dir: Path, stage: str, force: bool, logger) -> dict:
     return {"stage": stage, "ran": status is not None, "restored_from_run_cache": status is None}
 
 
+def plain(fn):
+    """A publisher of graftline_flows.report as plain code even where it is declared a task: bookkeeping is not a
+    node of the run graph, and its artifacts land on the run that calls it (a stage's task run, or the flow run)."""
+    return getattr(fn, "fn", fn)
+
+
 @task(name="dvc-stage", task_run_name="{stage}", retries=0)
-def run_stage(project_dir: Path, stage: str, force: bool = False) -> dict:
-    """Run one DVC stage if DVC says it is stale (or ``force``). Raises StageFailed with the stage's message."""
+def run_stage(project_dir: Path, stage: str, force: bool = False):
+    """Run one DVC stage if DVC says it is stale (or ``force``). Raises StageFailed with the stage's message.
+
+    Returns the outcome ({stage, ran, restored_from_run_cache}) in a Completed state named after what happened."""
     logger = get_run_logger()
-    changes = [] if force else stage_changes(project_dir, stage)
-    if not force and not changes:
-        logger.info("stage %s is up to date (dvc status): not run", stage)
-        return {"stage": stage, "ran": False, "restored_from_run_cache": False}
-    if changes:
-        logger.info("stage %s is stale: %s", stage, json.dumps(changes, default=str))
-    return repro_stage(project_dir, stage, force, logger)
+    try:
+        changes = [] if force else stage_changes(project_dir, stage)
+        if not force and not changes:
+            logger.info("stage %s is up to date (dvc status): not run", stage)
+            out = {"stage": stage, "ran": False, "restored_from_run_cache": False}
+            return Completed(name="Skipped", message="up to date (dvc status): not run", data=out)
+        if changes:
+            logger.info("stage %s is stale: %s", stage, json.dumps(changes, default=str))
+        out = repro_stage(project_dir, stage, force, logger)
+        if out["restored_from_run_cache"]:
+            return Completed(name="Cached", message="outputs restored from DVC's run-cache: not run", data=out)
+        return Completed(message="ran", data=out)
+    finally:
+        plain(publish_stage)(project_dir, stage)  # a failed gate wrote its report first: show it on the dashboard
 
 
 def _dvc_or_raise(args: list[str], project_dir: Path) -> None:

@@ -1,8 +1,10 @@
 """The graftline pipeline as a Prefect flow: Prefect schedules and observes, DVC runs.
 
-One task per DVC stage, in DVC's order; a stage runs only when ``dvc status`` says it is stale; each stage's
-numbers become a table artifact, the run report (reports/run.html) a link, markdown and image artifacts; the flow
-stops at the first failed stage or gate with that stage's own message.
+One task per DVC stage, in DVC's order, and no other task: a stage runs only when ``dvc status`` says it is stale,
+and one that did not run ends ``Skipped`` (or ``Cached``), not the green ``Completed`` of one that ran; each stage's
+numbers become a table artifact of its own task run; the summary and the run report (its judged numbers as markdown,
+since a browser will not open a file:// link from the dashboard; the charts as images) are artifacts of the flow run
+itself. The flow stops at the first failed stage or gate with that stage's own message.
 
 Runs on one project queue: the flow holds a slot of a Prefect global concurrency limit named after the project
 directory (limit 1) while it runs DVC, so a scheduled run that overlaps a manual one waits instead of dying on
@@ -30,7 +32,7 @@ from prefect.client.orchestration import get_client  # noqa: E402
 from prefect.concurrency.sync import concurrency  # noqa: E402
 
 from graftline_flows import dvc as dvc_tasks  # noqa: E402
-from graftline_flows.report import publish_run_report, publish_stage, publish_summary  # noqa: E402
+from graftline_flows.report import publish_run_report, publish_summary  # noqa: E402
 
 
 def project_lock_name(root: Path) -> str:
@@ -68,15 +70,36 @@ def pipeline(project_dir: str = ".", pull: bool = False, push: bool = False, for
         logger.info("stages in DVC order: %s", ", ".join(stages))
         ran = {}
         for stage in stages:
-            try:
-                ran[stage] = dvc_tasks.run_stage(root, stage, force=force)["ran"]
-            finally:
-                publish_stage(root, stage)  # a failed gate wrote its report first: show it on the dashboard
-        publish_summary(root)
-        publish_run_report(root)
+            # the task's own state (Completed, Skipped, Cached); .result() raises the stage's StageFailed
+            ran[stage] = dvc_tasks.run_stage(root, stage, force=force, return_state=True).result()["ran"]
+        for publish in (publish_summary, publish_run_report, publish_report_digest):  # on the flow run itself
+            dvc_tasks.plain(publish)(root)
         if push:
             dvc_tasks.push(root)
     return {"stages": stages, "ran": ran}
+
+
+def publish_report_digest(root: Path) -> str | None:
+    """The run report's judged numbers (metrics/run.json) as a markdown artifact, with where the page is: the
+    dashboard cannot link to reports/run.html (browsers refuse file:// links from a web page)."""
+    import json
+
+    from prefect.artifacts import create_markdown_artifact
+
+    numbers, page = root / "metrics" / "run.json", root / "reports" / "run.html"
+    if not numbers.is_file():
+        return None
+    rows = [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+            for k, v in json.loads(numbers.read_text()).items()]
+    md = "\n".join(["# graftline run report", "", "The numbers that judge this run (metrics/run.json):", "",
+                    "| metric | value |", "|---|---|", *rows, "",
+                    f"The full page (charts, tables): `{page}`" + (" — open it on the machine that ran the flow "
+                                                                  "(`xdg-open` / `open`), or serve the folder: "
+                                                                  f"`python -m http.server -d {page.parent}`."
+                                                                  if page.is_file() else " (not written yet).")])
+    create_markdown_artifact(key="graftline-report-digest", markdown=md,
+                             description="the run report's judged numbers (reports/run.html has the page)")
+    return md
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ from tests.conftest import TINY, deep_update, make_project, write_params
 pytestmark = pytest.mark.slow
 
 SEEDS = TINY["check"]["seeds"]
-STAGES = ["demo", "prepare", "validate", "zoo", "select", *(f"{arm}@{s}" for arm in ("finetune", "baseline")
-                                                             for s in SEEDS), "check", "export", "report"]
+STAGES = ["params-check", "demo", "prepare", "validate", "zoo", "select",
+          *(f"{arm}@{s}" for arm in ("finetune", "baseline") for s in SEEDS), "check", "export", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,8 @@ def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tmp_path
     assert state.is_completed(), state.message
     order = state.result()["stages"]
     assert sorted(order) == sorted(STAGES)
-    pairs = [("demo", "prepare"), ("prepare", "validate"), ("validate", "select"), ("zoo", "select"),
+    pairs = [("params-check", "demo"), ("params-check", "prepare"),
+             ("demo", "prepare"), ("prepare", "validate"), ("validate", "select"), ("zoo", "select"),
              ("check", "export"), ("export", "report")]
     pairs += [p for s in SEEDS for arm in ("finetune", "baseline") for p in (("select", f"{arm}@{s}"),
                                                                           (f"{arm}@{s}", "check"))]

@@ -14,6 +14,7 @@ from tests.conftest import TINY, graftline, make_project
 
 from graftline.config import SelectParams
 from graftline.data.dataset import load_split
+from graftline.project import Project
 from graftline.errors import ModelError
 from graftline.models.candidates import load, resolve
 from graftline.results import SelectionReport
@@ -30,9 +31,8 @@ def project(tiny_git_repo, tmp_path_factory) -> Path:
 
 def select(project: Path, name: str, **kw) -> tuple[SelectionReport, dict]:
     p = SelectParams(**kw)
-    report = run_select(p, project / "data/prepared", project / "models/zoo", project, project / f"reports/{name}.json",
-                        project / f"metrics/{name}.json")
-    return report, json.loads((project / f"metrics/{name}.json").read_text())
+    report = run_select(p, Project(project))  # a copy of the tiny project: its selection is ours to overwrite
+    return report, json.loads(Project(project).select_metrics.read_text())
 
 
 def test_every_estimator_is_reported_and_the_ranking_follows_the_chosen_one(project: Path):

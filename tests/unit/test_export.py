@@ -14,6 +14,7 @@ from PIL import Image
 from graftline.config import DataParams, ExportParams
 from graftline.data.prepare import run_prepare
 from graftline.export.onnx import export_onnx, run_export
+from graftline.project import Project
 from graftline.export.runtime import metadata, session
 from graftline.models import weights
 from graftline.models.card import Lineage, ModelCard, Preprocess, load_card
@@ -63,14 +64,40 @@ def trained(tmp_path_factory) -> Path:
         preprocess=Preprocess(input_size=[3, 32, 32], mean=[0.3] * 3, std=[0.3] * 3, color_mode="rgb",
                               max_pixels=meta.max_pixels),
         lineage=Lineage(source="zoo:test", data_hash=meta.data_hash, params_hash="p0")))
+    write_check(root, passed=True)  # export ships only what the check gate let through
     return root
+
+
+def write_check(root: Path, passed: bool) -> None:
+    from graftline.results import CheckResult
+
+    CheckResult(verdict="positive" if passed else "negative", ntg=-0.1 if passed else 0.1, ntg_low=-0.2,
+                ntg_high=-0.05 if passed else 0.2, confidence=0.9, max_ntg=0.0, passed=passed, seeds=[0],
+                exported_seed=0, test_images=10, transfer_acc=0.9, scratch_acc=0.8, per_seed=[], per_class_ntg={},
+                variance={}, source="zoo:test", architecture="test_resnet", data_hash="d").write(
+        root / "metrics/check.json")
+
+
+def test_export_refuses_a_model_whose_check_gate_failed(trained: Path, tmp_path: Path):
+    import shutil
+
+    from graftline.errors import GateFailed
+
+    root = tmp_path / "p"
+    shutil.copytree(trained, root)
+    write_check(root, passed=False)
+    with pytest.raises(GateFailed, match="check gate did not pass"):
+        run_export(ExportParams(int8="off"), Project(root), 0)
+    assert not (root / "models/export").exists() and not (root / "metrics/export.json").exists()
+    (root / "metrics/check.json").unlink()
+    with pytest.raises(GateFailed, match="not found"):
+        run_export(ExportParams(int8="off"), Project(root), 0)
 
 
 @pytest.mark.parametrize("preprocess", ["float", "in_graph"])
 def test_the_onnx_file_describes_itself_and_matches_torch(trained: Path, preprocess: str):
-    out = trained / f"export-{preprocess}"
-    r = run_export(ExportParams(preprocess=preprocess, int8="off"), trained / "data/prepared", trained,
-                   trained / "models/finetuned/seed-0", out, trained / f"export-{preprocess}.json")
+    out = Project(trained).exported
+    r = run_export(ExportParams(preprocess=preprocess, int8="off"), Project(trained), 0)
     assert r.passed and r.parity_max_abs_diff <= 1e-4 and r.top1_agreement == 1.0 and r.onnx_test_acc > 0.9
     sess = session(out / "model.onnx")  # a fresh onnxruntime session reads the metadata back
     card = metadata(sess)
@@ -91,9 +118,8 @@ def test_the_onnx_file_describes_itself_and_matches_torch(trained: Path, preproc
 
 
 def test_int8_is_kept_only_with_its_measured_reason(trained: Path):
-    out = trained / "export-int8"
-    r = run_export(ExportParams(int8="auto"), trained / "data/prepared", trained, trained / "models/finetuned/seed-0",
-                   out, trained / "export-int8.json")
+    out = Project(trained).exported
+    r = run_export(ExportParams(int8="auto"), Project(trained), 0)
     q = r.int8
     assert set(q) >= {"kept", "reason", "speedup_batch32", "test_acc", "top1_agreement", "ms_batch32"}
     assert (out / "model.int8.onnx").is_file() == q["kept"]
@@ -117,8 +143,7 @@ finally:
 
 
 def test_predict_serves_files_folders_and_csv_without_torch(trained: Path):
-    run_export(ExportParams(int8="off"), trained / "data/prepared", trained, trained / "models/finetuned/seed-0",
-               trained / "models/export", trained / "metrics/export.json")
+    run_export(ExportParams(int8="off"), Project(trained), 0)
     (trained / "list.csv").write_text("path\nimages/c1/0.png\nimages/c2/0.png\n")
     args = ["--model", str(trained / "models/export"), "--format", "json", "--top-k", "2",
             str(trained / "images/c0"), str(trained / "list.csv")]

@@ -117,3 +117,29 @@ def test_csv_with_bom_and_non_ascii_paths_accepted(mixed: Path, tmp_path: Path, 
     assert run(proj, "prepare", capsys=capsys)[0] == 0
     code, out = run(proj, "validate", capsys=capsys)
     assert code == 0 and "warning" not in out.replace("0 warning(s)", ""), out
+
+
+def test_the_pixel_bound_is_graftlines_own_and_pil_keeps_its_guard(tmp_path: Path):
+    """Decoding never switches PIL's process-wide bomb guard off: after graftline decodes (under a bound below
+    PIL's, and under one above it that the user asked for), ``Image.MAX_IMAGE_PIXELS`` is what it was, and a plain
+    ``Image.open`` elsewhere in the process still refuses a bomb."""
+    from PIL import ImageFile
+
+    from graftline.data.images import TooManyPixels, open_image
+
+    Image.new("L", (300, 200), 7).save(tmp_path / "big.png")
+    guard = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = 10_000  # a process that is stricter than PIL's default (PIL raises above 20,000)
+        assert decode(tmp_path / "big.png", 1, max_pixels=100_000).shape == (200, 300, 1)  # ours is larger
+        assert Image.MAX_IMAGE_PIXELS == 10_000
+        with pytest.raises(TooManyPixels, match="exceeds data.max_pixels"):
+            decode(tmp_path / "big.png", 1, max_pixels=50_000)
+        with pytest.raises(Image.DecompressionBombError):  # PIL's guard still works for everyone else
+            Image.open(tmp_path / "big.png")
+        Image.MAX_IMAGE_PIXELS = 89_478_485
+        with open_image(tmp_path / "big.png", 1_000_000) as im:
+            im.load()
+        assert Image.MAX_IMAGE_PIXELS == 89_478_485 and ImageFile.LOAD_TRUNCATED_IMAGES is False
+    finally:
+        Image.MAX_IMAGE_PIXELS = guard

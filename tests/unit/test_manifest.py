@@ -166,3 +166,37 @@ def test_a_csv_that_is_not_utf8_is_refused_naming_its_first_bad_byte(tmp_path: P
         p.write_bytes(bad)  # a latin-1 byte in the middle; a character cut off at the end
         with pytest.raises(DataError, match=rf"labels.csv: rule manifest_format: not UTF-8 text \(.* at byte {at}\)"):
             _check_utf8(p, chunk)
+
+
+def test_adding_ten_percent_more_images_moves_no_old_image_between_splits(tmp_path: Path):
+    """The demo's 1,797 real digits, then 180 more (rendered digits, 18 per class): every old image keeps its split,
+    classes stay stratified near the fractions, and no look-alike group spans two splits."""
+    from graftline.data import demo
+    from graftline.data.dupes import near_pairs_u64
+
+    root = tmp_path / "digits"
+    demo.write_target_folder(root)
+    kw = dict(val_fraction=0.2, test_fraction=0.5, near_duplicate_distance=1, workers=1)
+    run_prepare(params("digits", **kw), tmp_path, tmp_path / "before")
+    before = {r.path: r.split for r in read_manifest(tmp_path / "before")[0]}
+    x, y = demo.render_digits(per_class=18, seed=7, processes=1)
+    for i, (img, label) in enumerate(zip(demo._to_png_scale(x), y)):
+        Image.fromarray(img, mode="L").save(root / str(label) / f"new-{i:03d}.png")
+    run_prepare(params("digits", **kw), tmp_path, tmp_path / "after")
+    rows = read_manifest(tmp_path / "after")[0]
+    after = {r.path: r.split for r in rows}
+    assert len(before) == 1797 and len(after) == 1797 + 180
+    moved = [p for p in before if before[p] != after[p]]
+    print(f"old images moved after adding 10 % more: {len(moved)} of {len(before)}")
+    assert moved == []
+    for c in map(str, range(10)):
+        n = sum(r.label == c for r in rows)
+        got = {s: sum(r.label == c and r.split == s for r in rows) / n for s in SPLITS}
+        assert abs(got["test"] - 0.5) < 0.15 and abs(got["val"] - 0.2) < 0.12, (c, got)
+    from graftline.data.facts import compute_facts
+
+    facts, _ = compute_facts(root, [r.path for r in rows], max_pixels=64_000_000, color_mode="auto",
+                             cache_path=tmp_path / "data/cache/facts.sqlite", workers=1, progress=False)
+    idx = np.arange(len(rows))
+    for i, j, _ in near_pairs_u64(facts.phash, idx, 1):
+        assert rows[i].split == rows[j].split, (rows[i].path, rows[j].path)

@@ -11,6 +11,7 @@ import yaml
 
 import graftline_flows
 from graftline.config import load_params
+from graftline.scaffold.dag import INIT_MADE_BY, installed_code_root, render_dag
 from tests.conftest import REPO, cli, env
 from tests.unit.test_manifest import make_folder
 
@@ -29,6 +30,14 @@ def test_init_from_a_csv_in_place_with_demo_zoo(tmp_path: Path):
     assert p.zoo is not None and "zoo:*" in p.select.candidates and "file:weights/mine.safetensors" in p.select.candidates
     stages = yaml.safe_load((proj / "dvc.yaml").read_text())["stages"]
     assert {"demo", "zoo", "prepare", "validate", "select", "finetune", "export", "report"} <= set(stages)
+    # the repository's own DAG text, its code the installed graftline's (stamped by params-check)
+    assert (proj / "dvc.yaml").read_text() == render_dag(True, installed_code_root(), INIT_MADE_BY)
+    assert stages["params-check"]["deps"] == ["params.yaml", installed_code_root()]
+    r = cli("params-check", cwd=proj, check=True)
+    assert (proj / ".graftline/code/finetune.json").is_file() and "finetune" in r.stdout
+    (proj / "params.yaml").write_text((proj / "params.yaml").read_text().replace("finetune:", "finetun:"))
+    r = cli("params-check", cwd=proj)
+    assert r.returncode == 2 and "finetun" in r.stderr and "did you mean 'finetune'" in r.stderr
     assert not (proj / "data/raw").exists()  # in place: nothing copied
     for f in ("prefect.yaml", "flows/pipeline.py", "README.md", ".gitignore", ".dvc/config"):
         assert (proj / f).is_file(), f

@@ -5,6 +5,7 @@ import pytest
 from scipy.stats import binom
 
 from graftline.check.verdict import decide, mcnemar_p
+from graftline.errors import DataError
 
 CLASSES = ["a", "b"]
 
@@ -89,5 +90,5 @@ def test_ties_with_three_seeds_stay_inconclusive_when_the_seeds_happen_to_agree(
 
 
 def test_shapes_are_checked():
-    with pytest.raises(ValueError, match="seeds, test images"):
+    with pytest.raises(DataError, match="seeds, test images"):
         decide(np.ones((2, 5), bool), np.ones((2, 4), bool), np.zeros(5, int), ["x"], [0, 1])

@@ -17,6 +17,7 @@ import torch
 
 from graftline.data.augment import augment_batch
 from graftline.data.images import normalize
+from graftline.errors import ModelError
 from graftline.models.heads import head_param_names
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ def adapt(model: torch.nn.Module, source_x: torch.Tensor, source_y: torch.Tensor
         loss.backward()
         opt.step()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"adapt: {recipe.method} loss is {loss.item()} at step {step}; lower adapt.lr")
+            raise ModelError(f"adapt: {recipe.method} loss is {loss.item()} at step {step}; lower adapt.lr in "
+                             "params.yaml")
         done = step + 1
         if on_eval and ((recipe.eval_every and done % recipe.eval_every == 0) or done == recipe.steps):
             on_eval(done, model)

@@ -30,7 +30,7 @@ from graftline.errors import ConfigError, DataError
 from graftline.models import weights
 from graftline.models.candidates import Candidate, load as load_candidate, resolve
 from graftline.models.card import Lineage, ModelCard
-from graftline.project import atomic_dir, write_json_atomic
+from graftline.project import Project, atomic_dir, write_json_atomic
 from graftline.results import SelectionReport, TrainResult
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,9 @@ def _candidate(p: AdaptParams, selection_path: Path, zoo_dir: Path, project_root
     return Candidate.from_dict(SelectionReport.read(selection_path).selected_spec)
 
 
-def run_adapt_arm(p: AdaptParams, arm: str, seed: int, prepared: Path, project_root: Path, out: Path,
-                  metrics_dir: Path, selection_path: Path, zoo_dir: Path) -> TrainResult:
-    """``arm`` finetune: ``p.method``; baseline: source_only with the same recipe -> ``<out>/seed-<seed>``."""
+def run_adapt_arm(p: AdaptParams, arm: str, seed: int, proj: Project) -> TrainResult:
+    """``arm`` finetune: ``p.method``; baseline: source_only with the same recipe -> ``proj.arm(arm, seed)``."""
+    prepared, project_root, selection_path, zoo_dir = proj.prepared, proj.root, proj.selection, proj.zoo
     method = p.method if arm == "finetune" else "source_only"
     cand = _candidate(p, selection_path, zoo_dir, project_root)
     model, src_card = load_candidate(cand, project_root)
@@ -117,8 +117,9 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, prepared: Path, project_r
         init=card.lineage.init, source=cand.name,
         adapt={"method": method, "trade_off": trade_off, "target_images": len(tx), **score,
                "target": p.target_folder or "data/prepared train+val (labels ignored)"})
-    with atomic_dir(out / f"seed-{seed}") as tmp:
+    with atomic_dir(proj.arm(arm, seed)) as tmp:
         summary.model_sha256 = weights.save(tmp / "model", model, card)
-    summary.write(metrics_dir / arm / f"seed-{seed}.json")
-    write_json_atomic(metrics_dir / arm / f"seed-{seed}" / "adapt.json", {**summary.adapt, "recipe": vars(recipe)})
+    summary.write(proj.arm_metrics(arm, seed))
+    write_json_atomic(proj.arm_metrics(arm, seed).with_suffix("") / "adapt.json",
+                      {**summary.adapt, "recipe": vars(recipe)})
     return summary

@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 
 def checked(params, proj):
     """The check stage, then metrics/adapt.json (written before a failed gate's error goes on)."""
-    path = proj.metrics / "check.json"
+    path = proj.check_json
     try:
-        r = run_check(params.check, proj.prepared, proj.root, proj.finetuned, proj.baseline, path)
+        r = run_check(params.check, proj)
     except GateFailed:
         adapt_summary(params, proj, CheckResult.read(path))
         raise
@@ -32,11 +32,11 @@ def checked(params, proj):
 
 def adapt_summary(params, proj, check) -> None:
     """metrics/adapt.json from the check's paired seeds (always written: method none says the mode is off)."""
-    path = proj.metrics / "adapt.json"
+    path = proj.adapt_json
     if params.adapt.method == "none":
         AdaptResult(method="none").write(path)
         return
-    dev = {arm: [TrainResult.read(proj.metrics / arm / f"seed-{s}.json").adapt["dev"] for s in check.seeds]
+    dev = {arm: [TrainResult.read(proj.arm_metrics(arm, s)).adapt["dev"] for s in check.seeds]
            for arm in ("finetune", "baseline")}
     r = AdaptResult(
         method=params.adapt.method, target_acc=check.transfer_acc, source_only_acc=check.scratch_acc,

@@ -21,6 +21,7 @@ from graftline.errors import GateFailed
 from graftline.eval.logits import predict_logits
 from graftline.models import weights
 from graftline.models.card import ModelCard
+from graftline.project import Project
 from graftline.results import CheckResult, TrainResult
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,11 @@ def _forgetting(metrics_dir: Path, seeds: list[int]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def run_check(p: CheckParams, prepared: Path, project_root: Path, finetuned: Path, baseline: Path,
-              metrics_path: Path) -> CheckResult:
-    """Score both arms of every seed on the test split; write ``metrics_path``; raise GateFailed on a failed gate."""
+def run_check(p: CheckParams, proj: Project) -> CheckResult:
+    """Score both arms of every seed on the test split; write ``metrics/check.json``; raise GateFailed on a failed
+    gate."""
+    prepared, project_root, finetuned, baseline, metrics_path = (proj.prepared, proj.root, proj.finetuned,
+                                                                 proj.baseline, proj.check_json)
     cache: dict = {}
     t_ok, s_ok, tmeta = [], [], {}
     for seed in p.seeds:

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import binomtest
 
+from graftline.errors import DataError
+
 
 @dataclass
 class Verdict:
@@ -114,10 +116,11 @@ def decide(transfer_ok: np.ndarray, scratch_ok: np.ndarray, labels: np.ndarray, 
     t = np.asarray(transfer_ok, dtype=bool)
     s = np.asarray(scratch_ok, dtype=bool)
     if t.shape != s.shape or t.ndim != 2 or t.shape[1] != len(labels):
-        raise ValueError(f"paired correctness must be [seeds, test images]; got {t.shape} and {s.shape}")
+        raise DataError(f"paired correctness must be [seeds, test images]; got {t.shape} and {s.shape}")
     k, n = t.shape
     if n == 0:
-        raise ValueError("no test images: the verdict needs a test split")
+        raise DataError("no test images: the verdict needs a test split (raise data.test_fraction in params.yaml, or "
+                        "give the manifest a split column with test rows)")
     diff = s.astype(np.int8) - t.astype(np.int8)
     per_seed_ntg = diff.mean(1)
     mean = float(per_seed_ntg.mean())

@@ -32,8 +32,8 @@ class AdaptParams(BaseModel):
     batch_size: int = Field(64, ge=2, description="source and target images per step (each)")
     lr: float = Field(0.01, gt=0.0, le=10.0, description="tllib's; DEV preferred it to 0.003 (README)")
     backbone_lr: float = Field(0.1, gt=0.0, le=10.0, description="the pretrained body's lr, times lr (tllib's 0.1)")
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    weight_decay: float = Field(1e-3, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
+    weight_decay: float = Field(1e-3, ge=0.0, description="SGD weight decay")
     trade_off: Optional[float] = Field(None, ge=0.0, description="weight of the adaptation loss; null: the "
                                                                  "method's measured default (README)")
-    augment: bool = False
+    augment: bool = Field(False, description="augment source and target images")

@@ -23,20 +23,23 @@ ESTIMATORS = ("logme", "leep", "nce", "h_score", "knn", "sfda", "ensemble")
 class DemoParams(Section):
     """The embedded default: real handwritten digits as the target, rendered sources for the zoo."""
 
-    seed: int = 0
+    seed: int = Field(0, description="seed of the rendered source domains")
     source_per_class: int = Field(1600, ge=10, le=100_000, description="rendered digit images per class")
     letters_per_class: int = Field(400, ge=10, le=100_000, description="rendered letter images per class (A-Z)")
-    source_eval_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    source_eval_fraction: float = Field(0.15, gt=0.0, lt=0.5,
+                                        description="share of the rendered images held out to evaluate the zoo models")
 
 
 class DataParams(Section):
     source: Literal["demo", "folder", "csv"] = "demo"
-    root: str = "data/demo/digits"
-    seed: int = 0
-    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
-    test_fraction: float = Field(0.5, gt=0.0, lt=1.0)
+    root: str = Field("data/demo/digits",
+                      description="the images: a folder <class>/<image> or a CSV/parquet manifest")
+    seed: int = Field(0, description="seed of the train/val/test split")
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="share of each class in the validation split")
+    test_fraction: float = Field(0.5, gt=0.0, lt=1.0,
+                                 description="share of each class in the test split (the verdict is measured on it)")
     train_per_class: int | None = Field(5, ge=1, description="keep only N labelled training images per class")
-    val_per_class: int | None = Field(5, ge=1)
+    val_per_class: int | None = Field(5, ge=1, description="keep only N validation images per class (null: all)")
     color_mode: Literal[COLOR_MODES] = Field(
         "auto", description="colour policy: grayscale -> L, rgb -> RGB, auto -> L for single-channel sources")
     max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard: larger images are not decoded")
@@ -83,16 +86,16 @@ ALL_MODES = ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", 
 
 class ValidateParams(Section):
     min_images_per_class: int = Field(1, ge=1, description="per class, in every split")
-    min_width: int = Field(4, ge=1)
-    min_height: int = Field(4, ge=1)
-    max_width: int = Field(8192, ge=1)
-    max_height: int = Field(8192, ge=1)
+    min_width: int = Field(4, ge=1, description="smallest image width in pixels")
+    min_height: int = Field(4, ge=1, description="smallest image height in pixels")
+    max_width: int = Field(8192, ge=1, description="largest image width in pixels")
+    max_height: int = Field(8192, ge=1, description="largest image height in pixels")
     classes: list[str] | None = Field(None, description="the expected class list (null: the classes found)")
     allowed_modes: list[str] = Field(default_factory=lambda: list(ALL_MODES), min_length=1,
                                      description="PIL modes accepted in the source files")
     max_class_imbalance: float = Field(10.0, ge=1.0, description="largest/smallest class in the training split")
-    min_rows: int = Field(1, ge=1)
-    max_rows: int | None = Field(None, ge=1)
+    min_rows: int = Field(1, ge=1, description="fewest images in the data set")
+    max_rows: int | None = Field(None, ge=1, description="most images in the data set (null: no limit)")
     near_duplicate_distance: int = Field(1, ge=0, le=32, description="perceptual-hash distance for near duplicates")
     reference_profile: str | None = Field(None, description="a committed data profile to measure drift against")
     max_psi: float = Field(0.25, gt=0.0, description="population stability index above which a feature drifted")
@@ -103,20 +106,22 @@ class ValidateParams(Section):
 
 
 class ZooCandidate(Section):
-    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
-    architecture: str
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="the name select lists as zoo:<id>")
+    architecture: str = Field(description="timm model name")
     domain: Literal["digits", "letters", "random_labels"]
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    model_kwargs: dict[str, Any] = Field(default_factory=dict,
+                                         description="extra keyword arguments of timm.create_model")
 
 
 class ZooParams(Section):
-    seed: int = 0
-    steps: int = Field(500, ge=1)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(0.003, gt=0.0, le=10.0)
-    weight_decay: float = Field(0.05, ge=0.0)
-    image_size: int = Field(32, ge=8, le=512)
-    candidates: list[ZooCandidate] = Field(min_length=1)
+    seed: int = Field(0, description="seed of the zoo's pretraining")
+    steps: int = Field(500, ge=1, description="optimizer steps per zoo model")
+    batch_size: int = Field(128, ge=1, description="images per step")
+    lr: float = Field(0.003, gt=0.0, le=10.0, description="peak learning rate (AdamW)")
+    weight_decay: float = Field(0.05, ge=0.0, description="AdamW weight decay")
+    image_size: int = Field(32, ge=8, le=512, description="side of the square images the zoo trains on")
+    candidates: list[ZooCandidate] = Field(min_length=1,
+                                           description="the models to pretrain: {id, architecture, domain}")
     workers: int = Field(0, ge=0, le=256, description="candidates trained at once, one process each, torch's threads "
                                                       "shared among them (0 = one per thread)")
 
@@ -135,10 +140,11 @@ class FileCandidate(Section):
 
     file: str = Field(description="a .safetensors, .pth, .pt or .bin file, relative to the project")
     architecture: str | None = Field(None, description="timm name; omit for a graftline saved model (JSON beside it)")
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    model_kwargs: dict[str, Any] = Field(default_factory=dict,
+                                         description="extra keyword arguments of timm.create_model")
     input_size: list[int] | None = Field(None, min_length=3, max_length=3, description="[C, H, W]; default: timm's")
-    mean: list[float] | None = None
-    std: list[float] | None = None
+    mean: list[float] | None = Field(None, description="per-channel mean; default: timm's")
+    std: list[float] | None = Field(None, description="per-channel std; default: timm's")
 
 
 
@@ -151,9 +157,9 @@ class SelectParams(Section):
     estimator: Literal[ESTIMATORS] = "logme"
     score_on: Literal["train", "train+val"] = Field("train+val", description="the labelled images scored")
     views: int = Field(1, ge=1, le=64, description="augmented views per image (1 = the images as they are)")
-    knn_k: int = Field(3, ge=1)
+    knn_k: int = Field(3, ge=1, description="neighbours of the kNN estimator")
     h_score_shrinkage: Literal["auto"] | float | None = Field("auto", description="'auto' (Ledoit-Wolf), a float, or null")
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(256, ge=1, description="images per feature-extraction batch")
     executor: Literal["local", "dask"] = "local"
     scheduler: str | None = Field(None, description="dask scheduler address; null = a LocalCluster on this machine")
     dask_workers: int = Field(2, ge=1, description="workers of the LocalCluster (executor: dask, no scheduler)")
@@ -173,14 +179,17 @@ class SelectParams(Section):
 
 
 class ExportParams(Section):
-    opset: int = Field(18, ge=13, le=23)
-    parity_atol: float = Field(1e-4, gt=0.0)
-    min_top1_agreement: float = Field(1.0, ge=0.0, le=1.0)
+    opset: int = Field(18, ge=13, le=23, description="ONNX opset version")
+    parity_atol: float = Field(1e-4, gt=0.0,
+                               description="largest |torch - onnxruntime| difference of the logits allowed")
+    min_top1_agreement: float = Field(1.0, ge=0.0, le=1.0,
+                                      description="share of test images where torch and onnxruntime agree on the class")
     preprocess: Literal["float", "in_graph"] = Field(
         "float", description="float: normalised float NCHW input; in_graph: uint8 NHWC input, normalisation inside")
     int8: Literal["auto", "off"] = Field("auto", description="auto: ship model.int8.onnx when it is faster here "
                                                              "and loses at most int8_max_drop of test accuracy")
-    int8_max_drop: float = Field(0.01, ge=0.0, le=1.0)
+    int8_max_drop: float = Field(0.01, ge=0.0, le=1.0,
+                                 description="test accuracy the INT8 model may lose and still ship")
     threads: int = Field(2, ge=1, le=256, description="onnxruntime threads for the INT8 latency comparison")
 
 

@@ -15,13 +15,13 @@ REGULARIZERS = ("none", "l2_sp", "ewc")
 
 
 class FinetuneParams(Section):
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(0.0003, gt=0.0, le=10.0)
-    weight_decay: float = Field(0.05, ge=0.0)
-    warmup_steps: int = Field(20, ge=0)
-    eval_every: int = Field(25, ge=1)
-    augment: bool = True
+    steps: int = Field(300, ge=1, description="optimizer steps per arm (transfer and scratch get the same budget)")
+    batch_size: int = Field(32, ge=1, description="images per step")
+    lr: float = Field(0.0003, gt=0.0, le=10.0, description="peak learning rate (AdamW) of the transfer arm")
+    weight_decay: float = Field(0.05, ge=0.0, description="AdamW weight decay (not on norms and biases)")
+    warmup_steps: int = Field(20, ge=0, description="linear warmup steps before the cosine schedule")
+    eval_every: int = Field(25, ge=1, description="steps per epoch: validation, checkpoint, early stopping")
+    augment: bool = Field(True, description="light geometric augmentation of the training images")
     zero_init_head: bool = Field(True, description="start the classifier at zero in both arms (BiT)")
     keep_best: bool = Field(False, description="end on the best validation checkpoint (noisy with few val images)")
     patience: int = Field(0, ge=0, description="early stopping: epochs (eval_every steps each) without a better "

@@ -2,8 +2,8 @@
 
 One path for every image that reaches a model or a fact — a user's file, a rendered source array, a test image:
 
-1. open with PIL under a pixel bound (``data.max_pixels``): a header that claims more pixels is refused before any
-   pixel is decoded (decompression bombs);
+1. open with PIL under graftline's own pixel bound (``data.max_pixels``; PIL's process-wide guard is left as it is):
+   a header that claims more pixels is refused before any pixel is decoded (decompression bombs);
 2. first frame of an animated image (GIF, WebP, TIFF pages); EXIF orientation applied;
 3. to 8 bits per channel: 16-bit and 32-bit integer images are scaled (not clipped: PIL's own ``convert('L')``
    saturates a 16-bit image to white), float images are clipped to [0, 1] then scaled; palette images are expanded;
@@ -18,9 +18,13 @@ the consumer, after augmentation, so that padding stays the image's own border c
 from __future__ import annotations
 
 import io
+import struct
+import threading
 import warnings
+import zlib
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -39,22 +43,58 @@ class TooManyPixels(ValueError):
 
 # Without an explicit bound (predicting on a user's file), PIL's own limit: twice its warning threshold.
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
+_raised = threading.Lock()  # one image at a time while PIL's limit is raised above its own
 
 
-def open_image(src: Path | bytes, max_pixels: int | None = None) -> "PILImage.Image":
-    """Open ``src`` (a path or the file's bytes) and refuse it before decoding if it has too many pixels."""
+@contextmanager
+def open_image(src: Path | bytes, max_pixels: int | None = None) -> Iterator["PILImage.Image"]:
+    """Open ``src`` (a path or the file's bytes) and refuse it before decoding if it has too many pixels.
+
+    The bound is graftline's own (``data.max_pixels``); PIL's process-wide ``Image.MAX_IMAGE_PIXELS`` is left as the
+    process has it, so other code keeps PIL's guard. Only while an image within a bound above PIL's limit is being
+    decoded (a user asked for larger images) is PIL's raised, and restored when the ``with`` block ends.
+    """
     from PIL import Image
 
-    # PIL's own guard warns at MAX_IMAGE_PIXELS and raises at twice that; ours is one explicit bound instead.
-    Image.MAX_IMAGE_PIXELS = None
     bound = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
-    if im.width * im.height > bound:
-        w, h = im.width, im.height
-        im.close()
-        what = "data.max_pixels" if max_pixels is not None else "the default bound"
-        raise TooManyPixels(f"{w}x{h} = {w * h:,} pixels exceeds {what} = {bound:,}")
-    return im
+    what = "data.max_pixels" if max_pixels is not None else "the default bound"
+    pil = Image.MAX_IMAGE_PIXELS
+    raise_pil = pil is not None and bound > 2 * pil
+    with _raised if raise_pil else nullcontext():
+        if raise_pil:
+            Image.MAX_IMAGE_PIXELS = bound  # PIL raises at twice this: ours, at bound, speaks first
+        try:
+            try:
+                im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
+            except Image.DecompressionBombError as exc:  # above PIL's limit, hence above ours (bound <= PIL's)
+                raise TooManyPixels(f"{exc} (more than {what} = {bound:,})") from None
+            with im:
+                if im.width * im.height > bound:
+                    w, h = im.width, im.height
+                    raise TooManyPixels(f"{w}x{h} = {w * h:,} pixels exceeds {what} = {bound:,}")
+                if im.format == "PNG":
+                    png_check_crcs(src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes())
+                yield im
+        finally:
+            if raise_pil:
+                Image.MAX_IMAGE_PIXELS = pil
+
+
+def png_check_crcs(data: bytes) -> None:
+    """Raise ``OSError`` if a PNG chunk's CRC does not match its bytes. PIL checks only the zlib stream's own
+    checksum, so a file whose chunk CRCs are wrong (a corrupt copy, a tampered file) would otherwise decode."""
+    at = 8
+    while at + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        end = at + 8 + length
+        if end + 4 > len(data):
+            return  # a truncated file: the decoder reports it
+        if zlib.crc32(data[at + 4:end]) != struct.unpack(">I", data[end:end + 4])[0]:
+            raise OSError(f"PNG chunk {data[at + 4:at + 8].decode('latin-1')!r} at byte {at}: CRC mismatch "
+                          "(the file is corrupt)")
+        if data[at + 4:at + 8] == b"IEND":
+            return
+        at = end + 4
 
 
 def _to_8bit(im: "PILImage.Image") -> "PILImage.Image":

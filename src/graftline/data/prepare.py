@@ -64,7 +64,7 @@ def run_prepare(p: DataParams, project_root: Path, out: Path, demo_params: DemoP
     split, kept = assign_splits(images.label, images.split, facts.content, val_fraction=p.val_fraction,
                                 test_fraction=p.test_fraction, seed=p.seed, train_per_class=p.train_per_class,
                                 val_per_class=p.val_per_class, together=_look_alikes(facts, p.near_duplicate_distance),
-                                eligible=facts.decodable)
+                                eligible=facts.decodable, digest=facts.sha)
     subsample = _subsample_record(p, split, kept)
     rel_root = data_root.resolve().relative_to(project_root.resolve()).as_posix() \
         if data_root.resolve().is_relative_to(project_root.resolve()) else str(data_root.resolve())

@@ -8,27 +8,35 @@ unknown split names, a path listed twice, labels equal but for case or spaces, a
 
 from __future__ import annotations
 
-import codecs
-import csv
 import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
 import numpy as np
 from numpy.dtypes import StringDType
 
 from graftline.data.manifest import SPLITS
-from graftline.errors import DataError
+from graftline.data.records import _check_utf8, _read_records, reject, shown  # noqa: F401 - _check_utf8: API
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 BATCH = 10_000  # CSV rows whose paths are held as str objects before they become numpy strings
 
 
-def reject(where: str, rule: str, what: str, fix: str) -> DataError:
-    """One paragraph: the file (and line), the rule broken, what was seen, the fix."""
-    return DataError(f"{where}: rule {rule}: {what}. {fix}")
+def check_name(rel: str, root: Path, where: str | None = None) -> None:
+    """Refuse a file, folder or label name that is not valid UTF-8 (e.g. a Latin-1 ``caf\\xe9.png`` from an old
+    archive) or holds a control character (a newline, CR or tab in a name): the manifest, facts.csv, JSON reports,
+    GX and the model's lineage are UTF-8 CSV/JSON text, and such a name cannot be carried to them unchanged (a CR
+    even splits a CSV row). Nothing guesses another spelling: the user renames it once."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(rel)
+        raise reject(where or str(root / rel), "file_names", f"the name {raw!r} is not valid UTF-8",
+                     f"Rename it to UTF-8 (it reads as {raw.decode('latin-1')!r} in Latin-1), e.g. `convmv -f latin1 "
+                     f"-t utf8 -r --notest {shown(str(root))}`, or by hand.") from None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in rel):
+        raise reject(where or shown(repr(str(root / rel))), "file_names", f"the name {rel!r} holds a control "
+                     "character (newline, CR, tab ...)", "Rename it without control characters.")
 
 
 def _inside(root: Path, rel: str, where: str) -> Path:
@@ -120,6 +128,7 @@ def scan_folder(root: Path) -> Images:
     paths: list[str] = []
     label: list[int] = []
     names: list[str] = []
+    check_name(str(root.resolve()), root)  # every message and the lineage name the root
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         seen: set[str] = set()
         found: list[str] = []
@@ -136,6 +145,7 @@ def scan_folder(root: Path) -> Images:
                     continue
                 full = os.path.join(dirpath, name)
                 rel = f"{rel_dir}/{name}"
+                check_name(rel, root)
                 if linked_dir or os.path.islink(full):
                     _inside(root, rel, full)  # a symlink may point outside the root
                 if os.path.isfile(full):
@@ -148,60 +158,6 @@ def scan_folder(root: Path) -> Images:
             label += [len(names)] * len(found)
             names.append(class_dir.name)
     return _images(paths, label, names, [-1] * len(paths), root)
-
-
-def _read_records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
-    """(columns, (line, record) one at a time) from a CSV (UTF-8, BOM tolerated) or a parquet file."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        import pandas as pd
-
-        try:
-            df = pd.read_parquet(path)
-        except ImportError as exc:
-            raise reject(str(path), "manifest_format", f"reading parquet needs pyarrow ({exc})",
-                         "pip install pyarrow, or save the manifest as CSV.") from None
-        except Exception as exc:  # noqa: BLE001 - any parquet reader failure is a bad input file
-            raise reject(str(path), "manifest_format", f"not a readable parquet file ({exc})",
-                         "Re-export the manifest.") from None
-        cols = [str(c).strip() for c in df.columns]
-        df.columns = cols
-        recs = [{k: "" if v is None or (isinstance(v, float) and v != v) else str(v) for k, v in rec.items()}
-                for rec in df.to_dict(orient="records")]
-        return cols, iter([(i + 1, r) for i, r in enumerate(recs)])
-    _check_utf8(path)
-    with path.open(encoding="utf-8-sig") as f:  # tolerate a BOM; newlines as read_text reads them
-        reader = csv.DictReader(f)
-        cols = [c.strip() for c in (reader.fieldnames or [])]
-        for line, rec in enumerate(reader, start=2):  # a first pass checks the field counts, keeping nothing
-            if None in rec:
-                raise reject(f"{path}:{line}", "columns", f"{len(cols) + len(rec[None])} fields in a row under a "
-                             f"{len(cols)}-column header", "Quote fields that contain commas.")
-    return cols, _csv_records(path)
-
-
-def _check_utf8(path: Path, chunk: int = 1 << 20) -> None:
-    """Refuse a file that is not UTF-8, naming the first bad byte; read in chunks, never the whole text at once."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    with path.open("rb") as f:
-        while True:
-            block = f.read(chunk)
-            pending = len(decoder.getstate()[0])  # the start of a character split across two blocks
-            try:
-                decoder.decode(block, final=not block)
-            except UnicodeDecodeError as exc:
-                raise reject(str(path), "manifest_format", f"not UTF-8 text ({exc.reason} at byte "
-                             f"{offset - pending + exc.start})", "Save the CSV as UTF-8.") from None
-            if not block:
-                return
-            offset += len(block)
-
-
-def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line, record) one at a time, read from the file: no copy of its text, no list of dicts per image."""
-    with path.open(encoding="utf-8-sig") as f:
-        for line, rec in enumerate(csv.DictReader(f), start=2):
-            yield line, {k.strip(): (v or "").strip() for k, v in rec.items()}
 
 
 def read_csv(csv_path: Path) -> Images:
@@ -234,6 +190,8 @@ def read_csv(csv_path: Path) -> Images:
         if split and split not in SPLITS:
             raise reject(where, "split_names", f"split {split!r} is not one of {', '.join(SPLITS)}",
                          "Use train, val or test (or leave it empty to let prepare assign it).")
+        check_name(rec["path"], root, where)
+        check_name(rec["label"], root, where)
         full = _inside(root, rec["path"], where)
         if not full.is_file():
             raise reject(where, "file_exists", f"file {rec['path']!r} does not exist under {root}",

@@ -34,8 +34,8 @@ from graftline.export.quantize import int8_if_it_pays
 from graftline.export.runtime import session, to_layout
 from graftline.models import weights
 from graftline.models.card import ModelCard, write_card
-from graftline.project import atomic_dir
-from graftline.results import ExportResult
+from graftline.project import Project, atomic_dir
+from graftline.results import CheckResult, ExportResult
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,25 @@ def _logits(module: torch.nn.Module, x: np.ndarray, in_graph: bool) -> np.ndarra
     return np.concatenate([(o[0] if in_graph else o).numpy() for o in out]) if out else np.zeros((0, 0), np.float32)
 
 
-def run_export(p: ExportParams, prepared: Path, project_root: Path, finetuned: Path, out: Path,
-               metrics_path: Path) -> ExportResult:
-    """Export, then check parity against the torch model on the test split; raise GateFailed if it fails."""
+def _require_passed_check(path: Path) -> None:
+    if not path.is_file():
+        raise GateFailed(f"{path}: not found. export ships only a model the check stage accepted; run "
+                         "`graftline check` (or `dvc repro export`, which runs it first).")
+    chk = CheckResult.read(path)
+    if not chk.passed:
+        raise GateFailed(f"{path}: the check gate did not pass (verdict {chk.verdict}, NTG {chk.ntg:+.3f}, "
+                         f"interval [{chk.ntg_low:+.3f}, {chk.ntg_high:+.3f}]), so the model is not exported. "
+                         "Fix the cause the check names (more steps, another strategy or candidate), re-run check, "
+                         "then export.")
+
+
+def run_export(p: ExportParams, proj: Project, seed: int) -> ExportResult:
+    """Export, then check parity against the torch model on the test split; raise GateFailed if it fails.
+
+    Only a model the check stage let through is shipped: metrics/check.json must exist and say the gate passed."""
+    prepared, project_root, finetuned, out, metrics_path = (proj.prepared, proj.root, proj.arm("finetune", seed),
+                                                            proj.exported, proj.export_json)
+    _require_passed_check(proj.check_json)
     model, saved = weights.load(finetuned / "model")
     card = describe(saved, p.preprocess)
     in_graph = p.preprocess == "in_graph"

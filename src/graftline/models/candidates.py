@@ -28,7 +28,7 @@ import torch
 from graftline.errors import ModelError
 from graftline.models import weights
 from graftline.models.card import Lineage, ModelCard, Preprocess
-from graftline.models.hub import hub_cache_hint
+from graftline.models.hub import hub_cache_hint, hub_miss_line, hub_offline, hub_weights_file
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -159,8 +159,12 @@ def _load_hub(c: Candidate) -> tuple[torch.nn.Module, ModelCard]:
     import timm
 
     name = c.ref
+    cached = hub_weights_file(name)  # read from the cache file directly: no network round trip when it is there
+    if cached is None and (why := hub_offline()):
+        raise ModelError(hub_miss_line(name, why) + ".")
+    overlay = {"pretrained_cfg_overlay": {"file": cached}} if cached else {}
     try:
-        model = timm.create_model(name, pretrained=True, **c.model_kwargs)
+        model = timm.create_model(name, pretrained=True, **c.model_kwargs, **overlay)
     except RuntimeError as exc:  # unknown model, or no pretrained weights for it
         raise ModelError(f"timm cannot build {name!r} with pretrained weights ({exc}). Check the name and tag with "
                          f"`python -c \"import timm; print(timm.list_pretrained('{name.split('.')[0]}*'))\"`.") from None

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from graftline.project import write_bytes_atomic, write_json_atomic
+from graftline.project import Project, write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,10 @@ def _plot_data(d, folder: Path) -> None:
         write_bytes_atomic(folder / "selection.csv", (f"candidate,{est},knn\n" + rows).encode())
 
 
-def run_report(root: Path, html_path: Path, figures_dir: Path, metrics_path: Path | None = None) -> dict:
+def run_report(proj: Project) -> dict:
     """Write ``html_path`` (self-contained), each chart as a PNG in ``figures_dir`` (for dashboards) and the numbers
     that judge the run in ``metrics_path`` (DVC's metrics file)."""
+    root, html_path, figures_dir, metrics_path = proj.root, proj.report_html, proj.figures, proj.run_metrics
     from graftline.report.collect import collect, judged
     from graftline.report.html import render
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import ConfigError
+from graftline.scaffold.checks import check_init_data, docs_link
+from graftline.scaffold.dag import INIT_MADE_BY, installed_code_root, render_dag
 
 log = logging.getLogger(__name__)
 
@@ -42,27 +44,6 @@ zoo:                       # stage `zoo`: source models pretrained on the demo's
     - {id: resnet10t.digits, architecture: resnet10t, domain: digits}
     - {id: resnet10t.letters, architecture: resnet10t, domain: letters}
 """
-DEMO_STAGE = """  demo:
-    cmd: graftline demo
-    params:
-      - demo
-    outs:
-      - data/demo
-
-"""
-ZOO_STAGE = """
-  zoo:
-    cmd: graftline zoo
-    deps:
-      - data/demo/sources
-    params:
-      - zoo
-    outs:
-      - models/zoo
-      - metrics/zoo.json
-"""
-
-
 def _template(name: str) -> str:
     return resources.files("graftline.scaffold").joinpath("templates", name).read_text()
 
@@ -110,6 +91,7 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
     directory = directory.resolve()
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{directory}: not empty. graftline init makes a new project; give a new or empty folder.")
+    check_init_data(images, csv)  # refuse data that cannot train a classifier before anything is created
     directory.mkdir(parents=True, exist_ok=True)
     data_dir = source_path if images is not None else source_path.parent
     n_images = count_images(data_dir)
@@ -118,7 +100,7 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
     else:
         _copy(data_dir, directory / "data" / "raw")
         root = "data/raw" if images is not None else f"data/raw/{source_path.name}"
-    cands = list(candidates or DEFAULT_CANDIDATES) + (["zoo:*"] if with_demo_zoo else [])
+    cands = list(DEFAULT_CANDIDATES if candidates is None else candidates) + (["zoo:*"] if with_demo_zoo else [])
     n_train = max(1, int(n_images * 0.7))
     values = {
         "name": directory.name, "source": "folder" if images is not None else "csv", "root": root,
@@ -127,18 +109,17 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
         "steps": str(steps), "warmup_steps": str(min(20, steps // 10)),  # the validator: warmup below steps
         "batch_size": str(batch_size), "eval_every": str(max(5, n_train // batch_size)),
         "demo_params": DEMO_PARAMS if with_demo_zoo else "", "zoo_params": ZOO_PARAMS if with_demo_zoo else "",
-        "demo_stage": DEMO_STAGE if with_demo_zoo else "", "zoo_stage": ZOO_STAGE if with_demo_zoo else "",
-        "zoo_dep": "\n      - models/zoo" if with_demo_zoo else "",
-        "zoo_dep_do": "\n        - models/zoo" if with_demo_zoo else "",
         "seeds": "[" + ", ".join(str(i) for i in range(seeds)) + "]",
         "images": f"{n_images} images", "version": _version(), "prefect_version": _prefect_version(),
         "data_line": (f"referenced in place at {root} (not copied)" if in_place else
                       f"copied into data/raw and tracked by DVC (data/raw.dvc); add images, then `dvc add data/raw`"),
-        "candidate_line": ", ".join(cands),
+        "candidate_line": ", ".join(cands), "docs": docs_link(directory),
     }
     # Templates are named *.tmpl: a file called dvc.yaml anywhere in this repository would be read by DVC as a stage
     # file of the demo pipeline.
-    for name, target in [("dvc.yaml", "dvc.yaml"), ("params.yaml", "params.yaml"), ("gitignore", ".gitignore"),
+    # dvc.yaml: the one DAG text (scaffold/dag.py), the repository's own dvc.yaml rendered without the demo stages
+    (directory / "dvc.yaml").write_text(render_dag(with_demo_zoo, installed_code_root(), INIT_MADE_BY))
+    for name, target in [("params.yaml", "params.yaml"), ("gitignore", ".gitignore"),
                          ("README.md", "README.md"), ("prefect.yaml", "prefect.yaml"),
                          ("pipeline.py", "flows/pipeline.py")]:
         out = directory / target

@@ -19,7 +19,7 @@ from graftline.config import SelectParams
 from graftline.data.manifest import read_manifest
 from graftline.errors import ModelError
 from graftline.models.candidates import Candidate, load, resolve
-from graftline.project import write_json_atomic
+from graftline.project import Project, write_json_atomic
 from graftline.results import SelectionReport
 from graftline.select import estimators as E
 from graftline.select.features import Target, candidate_features
@@ -122,13 +122,14 @@ def _run_dask(cands: list[dict], target: Target, settings: dict, p: SelectParams
             cluster.close()
 
 
-def run_select(p: SelectParams, prepared: Path, zoo_dir: Path, project_root: Path, report_path: Path,
-               metrics_path: Path | None = None) -> SelectionReport:
+def run_select(p: SelectParams, proj: Project) -> SelectionReport:
     """Score each candidate with every estimator; rank by ``p.estimator``; write ``report_path``.
 
     Timings go to ``metrics_path``: the report is a dependency of fine-tuning and must not change when only the
     clock did.
     """
+    prepared, zoo_dir, project_root, report_path, metrics_path = (proj.prepared, proj.zoo, proj.root, proj.selection,
+                                                                  proj.select_metrics)
     rows, classes, meta = read_manifest(prepared)
     splits = ("train", "val") if p.score_on == "train+val" else ("train",)
     scored_rows = [r for r in rows if r.split in splits]

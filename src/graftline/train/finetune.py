@@ -13,7 +13,6 @@ import copy
 import hashlib
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -26,7 +25,7 @@ from graftline.models import weights
 from graftline.models.candidates import Candidate, load as load_candidate
 from graftline.models.card import Lineage, ModelCard
 from graftline.models.heads import head_param_names
-from graftline.project import atomic_dir
+from graftline.project import Project, atomic_dir
 from graftline.results import SelectionReport, TrainResult
 from graftline.train import checkpoint as ckpt
 from graftline.train import distributed as dist
@@ -81,10 +80,10 @@ def _penalty(p: FinetuneParams, model: torch.nn.Module, source: torch.nn.Module,
     return regularizers.REGISTRY[p.regularizer].build(model, anchor, p)
 
 
-def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, prepared: Path, project_root: Path, out: Path,
-               metrics_dir: Path, selection_path: Path, pretrained: bool) -> TrainResult:
-    out = out / f"seed-{seed}"
-    live_dir = metrics_dir / arm / f"seed-{seed}"
+def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, proj: Project, pretrained: bool) -> TrainResult:
+    prepared, project_root, selection_path = proj.prepared, proj.root, proj.selection
+    out = proj.arm(arm, seed)
+    live_dir = proj.arm_metrics(arm, seed).with_suffix("")
     dist.init()
     selection = SelectionReport.read(selection_path)
     source = selection.selected
@@ -132,23 +131,19 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, prepared: Path
         summary.model_sha256 = weights.save(tmp / "model", model, card)
     live = {k: v for k, v in summary.model_dump().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     curves.close({**live, **({"forgetting": forgetting["forgetting"]} if forgetting else {})})
-    summary.write(metrics_dir / arm / f"seed-{seed}.json")
+    summary.write(proj.arm_metrics(arm, seed))
     if p.resume:
         ckpt.clear(ckpt_dir)  # the run finished: a re-run is a new run, not a resume
     return summary
 
 
-def run_finetune(p: FinetuneParams, seed: int, prepared: Path, project_root: Path, out: Path, metrics_dir: Path,
-                 selection_path: Path) -> TrainResult:
+def run_finetune(p: FinetuneParams, seed: int, proj: Project) -> TrainResult:
     """Fine-tune the selected candidate with ``p.strategy`` and ``seed`` -> ``models/finetuned/seed-<seed>``;
     metrics (forgetting too) in ``metrics/finetune/seed-<seed>.json``, curves in ``metrics/finetune/seed-<seed>/``."""
-    return _train_arm("finetune", p, p.lr, seed, prepared, project_root, out, metrics_dir, selection_path,
-                      pretrained=True)
+    return _train_arm("finetune", p, p.lr, seed, proj, pretrained=True)
 
 
-def run_baseline(p: FinetuneParams, scratch_lr: float, seed: int, prepared: Path, project_root: Path, out: Path,
-                 metrics_dir: Path, selection_path: Path) -> TrainResult:
+def run_baseline(p: FinetuneParams, scratch_lr: float, seed: int, proj: Project) -> TrainResult:
     """Train the selected architecture from scratch with the same budget and ``seed`` (the transfer arm's data
     order and augmentation) -> ``models/baseline/seed-<seed>``."""
-    return _train_arm("baseline", p, scratch_lr, seed, prepared, project_root, out, metrics_dir, selection_path,
-                      pretrained=False)
+    return _train_arm("baseline", p, scratch_lr, seed, proj, pretrained=False)

@@ -25,6 +25,7 @@ it is off by default, and so is early stopping (``patience``).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -33,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from graftline.data.augment import affine_params, apply_affine
+from graftline.errors import ModelError
 from graftline.eval.logits import accuracy, device_of, prep
 from graftline.train import checkpoint as ckpt
 from graftline.train import distributed as dist
@@ -98,7 +100,8 @@ def fit(model: torch.nn.Module, data: FitData, recipe: Recipe, hooks: Hooks | No
     start = result.resumed_from
     epoch_len = max(1, recipe.eval_every)
     total = start if result.stopped_early else recipe.steps
-    ddp, running, seen = None, 0.0, 0
+    # the loss is summed on the device and read once per epoch: a .item() per step would stall the GPU each step
+    ddp, running, seen = None, torch.zeros((), dtype=torch.float64, device=dev), 0
     t0 = time.perf_counter()
     model.train()
     bar = tqdm(total=total, initial=start, desc=hooks.desc, disable=hooks.desc is None or not dist.is_main(),
@@ -124,14 +127,21 @@ def fit(model: torch.nn.Module, data: FitData, recipe: Recipe, hooks: Hooks | No
             loss.backward()
             opt.step()
             bar.update(1)
-            running += loss.item()
+            running += loss.detach().double()
             seen += 1
             last = step + 1 == total
             if (step + 1) % epoch_len and not last:
                 continue
-            row = {"step": step + 1, "epoch": (step + epoch_len) // epoch_len, "train_loss": running / seen,
+            train_loss = running.item() / seen
+            if not math.isfinite(train_loss):
+                raise ModelError(
+                    f"training diverged: the loss is {train_loss} (not finite) in steps {step + 2 - seen}-{step + 1} "
+                    f"of {total} at learning rate {recipe.lr}. Fix: lower the learning rate in params.yaml "
+                    "(finetune.lr; check.scratch_lr for the baseline; zoo.lr for the zoo), or turn amp off.")
+            row = {"step": step + 1, "epoch": (step + epoch_len) // epoch_len, "train_loss": train_loss,
                    "lr": opt.param_groups[-1]["lr"]}
-            running, seen = 0.0, 0
+            running.zero_()
+            seen = 0
             if data.val is not None and len(data.val):
                 row["val_acc"] = accuracy(model, data.val, None, data.mean, data.std)
                 if result.best_val_acc is None or row["val_acc"] > result.best_val_acc:

@@ -5,11 +5,17 @@ with the shared training loop, saved under the saved-model contract as ``models/
 The JSON also records where the source's held-out eval set lives and the accuracy on it, so that forgetting can be
 measured after fine-tuning.
 
-Candidates are independent, so ``zoo.workers`` of them train at once, each in its own (spawned) process with
-torch's threads divided among them: on 2 cores, two candidates with one thread each finish sooner than one after the
-other with two threads each (small convolutions do not use a second thread well; ``benchmarks/zoo.py``). A
-candidate's weights depend on its seed, the params and its thread count, not on which process trained it or in what
-order.
+Candidates are independent, so ``zoo.workers`` of them train at once, each in its own (spawned) process. Every
+candidate trains with exactly one torch thread, whatever the machine's core count, ``OMP_NUM_THREADS`` or
+``zoo.workers``: a convolution's float sums are ordered by how its work is split among threads, so weights trained
+with 2 threads differ in the last bits from those trained with 1, and the fresh clone that ran with another thread
+count wrote another ``models/zoo``. With one thread, deterministic kernels (``train.optim.deterministic``) and seeds
+per candidate, a candidate's weights depend on its seed and the params only (on one kind of CPU): not on the
+process, the order, or how many train at once. Parallelism is across candidates (on 2 cores, two candidates with one
+thread each finish sooner than one after the other with two threads; ``benchmarks/zoo.py``).
+
+Progress moves within a candidate: each reports its steps (``PROGRESS_EVERY`` times per candidate) to a step bar
+over the whole zoo, and the log gets a line every tenth of it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -37,14 +43,25 @@ from graftline.train.recipe import Recipe
 log = logging.getLogger(__name__)
 
 
+THREADS = 1  # torch threads per candidate: fixed, so that the weights do not depend on the machine (module doc)
+PROGRESS_EVERY = 20  # step reports per candidate
+
+
 def _threads_and_workers(p: ZooParams) -> tuple[int, int]:
-    """(processes, torch threads each): ``workers: 0`` = one process per torch thread, at most one per candidate."""
-    threads = torch.get_num_threads()
-    workers = min(p.workers or threads, len(p.candidates))
-    return workers, max(1, threads // workers)
+    """(processes, torch threads each): ``workers: 0`` = one process per core torch would use, at most one per
+    candidate; always ``THREADS`` thread each."""
+    workers = min(p.workers or torch.get_num_threads(), len(p.candidates))
+    return workers, THREADS
 
 
 _SOURCES: dict = {}  # (source file, size) -> load_source's tensors, per process, for one run_zoo
+_PROGRESS = None  # in a worker process: the queue its candidates report (index, steps done) to
+
+
+def _init_worker(progress) -> None:
+    global _PROGRESS
+    _PROGRESS = progress
+    torch.set_num_threads(THREADS)
 
 
 def _train_candidate(p: ZooParams, i: int, sources_dir: Path, tmp: Path, project_root: Path, threads: int,
@@ -62,10 +79,13 @@ def _train_candidate(p: ZooParams, i: int, sources_dir: Path, tmp: Path, project
     torch.manual_seed(p.seed + i)  # the initial weights are part of what makes a zoo model reproducible
     model = weights.create(cand.architecture, len(src["classes"]), 1, cand.model_kwargs)
     t0 = time.perf_counter()
+    # eval_every only paces the progress reports here: there is no val split, and no hook changes the training.
     recipe = Recipe(steps=p.steps, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay,
-                    warmup_steps=max(1, p.steps // 10), eval_every=p.steps, augment=True, seed=p.seed + i)
+                    warmup_steps=max(1, p.steps // 10), eval_every=max(1, p.steps // PROGRESS_EVERY), augment=True,
+                    seed=p.seed + i)
+    report = (lambda row: _PROGRESS.put((i, row["step"]))) if _PROGRESS is not None else None
     fit(model, FitData(ArrayData(src["x"], src["y"]), None, mean, std), recipe,
-        Hooks(desc=f"zoo {cand.id}" if bar else None))
+        Hooks(desc=f"zoo {cand.id}" if bar else None, on_eval=report))
     eval_acc = accuracy(model, src["x_eval"], src["y_eval"], mean, std)
     seconds = time.perf_counter() - t0
     card = ModelCard(
@@ -95,13 +115,58 @@ def _largest_first(p: ZooParams) -> list[int]:
     return sorted(range(len(sizes)), key=lambda i: -sizes[i])
 
 
+def _done(trained: dict, i: int, row: ZooCandidate, timing: dict) -> None:
+    trained[i] = row, timing
+    log.info("zoo: %-32s source eval acc %.3f  (%.1f s)", row.id, timing["source_eval_accuracy"],
+             timing["train_seconds"])
+
+
+def _run_parallel(p: ZooParams, workers: int, sources_dir: Path, tmp: Path, project_root: Path,
+                  trained: dict) -> None:
+    """Train the candidates in ``workers`` spawned processes, largest first; a step bar over the whole zoo moves as
+    the workers report their steps (and the log gets a line every tenth of the total)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from queue import Empty
+
+    from tqdm import tqdm
+
+    n, total = len(p.candidates), len(p.candidates) * p.steps
+    log.info("zoo: %d candidates, %d at a time (%d torch thread each)", n, workers, THREADS)
+    ctx = multiprocessing.get_context("spawn")
+    progress = ctx.Queue()
+    steps = [0] * n
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(progress,))
+    try:
+        futures = {pool.submit(_train_candidate, p, i, sources_dir, tmp, project_root, THREADS, False): i
+                   for i in _largest_first(p)}
+        pending, logged = set(futures), 0
+        with tqdm(total=total, desc=f"zoo ({n} models)", unit="step", mininterval=2.0) as bar:
+            while pending:
+                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    i = futures[f]
+                    _done(trained, i, *f.result())
+                    steps[i] = p.steps
+                while True:
+                    try:
+                        i, k = progress.get_nowait()
+                    except Empty:
+                        break
+                    steps[i] = max(steps[i], k)
+                bar.update(sum(steps) - bar.n)
+                if sum(steps) * 10 // total > logged:
+                    logged = sum(steps) * 10 // total
+                    log.info("zoo: %d of %d steps (%d of %d models done)", sum(steps), total, len(trained), n)
+    finally:
+        pool.shutdown(cancel_futures=True)
+        progress.close()
+
+
 def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metrics_path: Path | None = None) -> ZooResult:
     """Train every candidate in ``p.candidates``, ``zoo.workers`` at once; write ``out`` (a directory) atomically.
 
     Timings go to ``metrics_path``, not into ``out``: the models' directory must hash the same on every re-run.
     """
-    from tqdm import tqdm
-
     missing = sorted({f"{c.domain}.npz" for c in p.candidates if not (sources_dir / f"{c.domain}.npz").is_file()})
     if missing:
         raise DataError(f"{sources_dir}: no {', '.join(missing)} for the zoo's candidates. The demo stage renders the "
@@ -110,29 +175,18 @@ def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metr
     workers, threads = _threads_and_workers(p)
     n = len(p.candidates)
     trained: dict[int, tuple[ZooCandidate, dict]] = {}  # candidate index -> (row, timing), in completion order
+    before = torch.get_num_threads()
     with atomic_dir(out) as tmp:
-        if workers == 1:
-            jobs = (_train_candidate(p, i, sources_dir, tmp, project_root, threads, True) for i in range(n))
-            done = enumerate(jobs)
-            pool = None
-        else:
-            log.info("zoo: %d candidates, %d at a time (%d torch thread%s each)", n, workers, threads,
-                     "" if threads == 1 else "s")
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            futures = {pool.submit(_train_candidate, p, i, sources_dir, tmp, project_root, threads, False): i
-                       for i in _largest_first(p)}
-            done = ((futures[f], f.result()) for f in as_completed(futures))
         try:
-            with tqdm(total=n, desc="zoo", unit="model", disable=workers == 1, mininterval=2.0) as bar:
-                for i, (row, timing) in done:
-                    trained[i] = row, timing
-                    bar.update(1)
-                    log.info("zoo: %-32s source eval acc %.3f  (%.1f s)", row.id, timing["source_eval_accuracy"],
-                             timing["train_seconds"])
+            if workers == 1:
+                jobs = (_train_candidate(p, i, sources_dir, tmp, project_root, threads, True) for i in range(n))
+                for i, (row, timing) in enumerate(jobs):
+                    _done(trained, i, row, timing)
+            else:
+                _run_parallel(p, workers, sources_dir, tmp, project_root, trained)
         finally:
             _SOURCES.clear()  # decoded sources live for one zoo run (this process's; each worker process ends with it)
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+            torch.set_num_threads(before)  # a serial zoo trained in this process: give it its threads back
         result = ZooResult(candidates=[trained[i][0] for i in range(n)])
         result.write(tmp / "zoo.json")
     if metrics_path is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from graftline.errors import DataError
+
 
 def _seed(*key: int) -> int:
     return int(np.random.SeedSequence(list(key)).generate_state(1, dtype=np.uint64)[0] >> 1)
@@ -26,7 +28,8 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 class StepSampler:
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         if n < 1:
-            raise ValueError("cannot sample batches from an empty training set")
+            raise DataError("cannot sample batches from an empty training set (data/prepared has no train images: add "
+                            "images, or lower data.val_fraction/data.test_fraction in params.yaml)")
         self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
         self._perms: dict[int, torch.Tensor] = {}
 

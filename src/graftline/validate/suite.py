@@ -36,9 +36,13 @@ def run_suite(tables: dict[str, pd.DataFrame], suite_rules: list[Rule], severity
               docs_dir: Path | None = None) -> list[dict]:
     """Run every rule through GX; return one result dict per rule. ``docs_dir``: also build GX Data Docs there."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (DataContextConfig, InMemoryStoreBackendDefaults,
+                                                            ProgressBarsConfig)
 
-    context = gx.get_context(mode="ephemeral")
+    # A temporary docs site only when Data Docs are asked for: GX's default ephemeral context always makes one and
+    # logs "Created temporary directory ... for ephemeral docs site" at INFO on every run.
+    stores = InMemoryStoreBackendDefaults(init_temp_docs_sites=docs_dir is not None)
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(store_backend_defaults=stores))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # one summary line is ours to print
     source = context.data_sources.add_pandas("graftline")
     results = []
