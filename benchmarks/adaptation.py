@@ -69,7 +69,7 @@ def run_one(project: str, method: str, seed: int, steps: int, eval_every: int, o
 
     src, tx, (xte, yte) = _inputs(Path(project))
     model, meta = weights.load(Path(project) / "models/zoo/resnet10t.digits")
-    mean, std = meta["mean"], meta["std"]
+    mean, std = meta.preprocess.mean, meta.preprocess.std
     points, spent = [], [0.0]
 
     def score(step, m):

@@ -83,7 +83,7 @@ def harmful_zoo() -> Path:
                 m.weight.mul_(INFLATE)
     tmp = out.with_suffix(".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
-    sha = weights.save(tmp / name, model, {k: v for k, v in meta.items() if k != "weights_sha256"})
+    sha = weights.save(tmp / name, model, meta)
     zoo = json.loads((ROOT / "models" / "zoo" / "zoo.json").read_text())
     zoo["candidates"] = [dict(c, weights_sha256=sha) for c in zoo["candidates"] if c["id"] == name]
     (tmp / "zoo.json").write_text(json.dumps(zoo, indent=2))
@@ -144,8 +144,8 @@ def train(task: tuple) -> dict:
     seconds = time.perf_counter() - t0
     seed_dir = proj.arm("finetune" if kind in SOURCES else "baseline", seed + (1000 if kind == "tie" else 0))
     model, meta = weights.load(seed_dir / "model")
-    test = load_split(prepared, ROOT, "test", meta["in_chans"], meta["input_size"][1:])
-    pred = predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1).numpy()
+    test = load_split(prepared, ROOT, "test", meta.in_chans, meta.preprocess.size, meta.preprocess)
+    pred = predict_logits(model, test.data, meta.preprocess.mean, meta.preprocess.std).argmax(1).numpy()
     shutil.rmtree(seed_dir)
     return {"rep": rep, "kind": kind, "seed": seed, "ok": (pred == test.y.numpy()).tolist(),
             "y": test.y.numpy().tolist(), "classes": test.classes, "seconds": seconds}

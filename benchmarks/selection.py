@@ -51,11 +51,11 @@ def truth(cands, root: Path, params, seeds: int) -> dict:
     out = {}
     for c in cands:
         _, meta = load(c, root)
-        size = meta["input_size"][1:]
-        train = load_split(root / "data/prepared", root, "train", meta["in_chans"], size)
-        val = load_split(root / "data/prepared", root, "val", meta["in_chans"], size)
-        test = load_split(root / "data/prepared", root, "test", meta["in_chans"], size)
-        classes, data = train.classes, FitData(train.data, val.data, meta["mean"], meta["std"])
+        size = meta.preprocess.size
+        train = load_split(root / "data/prepared", root, "train", meta.in_chans, size)
+        val = load_split(root / "data/prepared", root, "val", meta.in_chans, size)
+        test = load_split(root / "data/prepared", root, "test", meta.in_chans, size)
+        classes, data = train.classes, FitData(train.data, val.data, meta.preprocess.mean, meta.preprocess.std)
         accs, secs = [], []
         for seed in range(seeds):
             t0 = time.perf_counter()
@@ -65,7 +65,7 @@ def truth(cands, root: Path, params, seeds: int) -> dict:
             run_strategy(p.strategy, model, data, _recipe(p, p.lr, seed), _probe_recipe(p, seed), Hooks(), None,
                          layer_decay=p.layer_decay, unfreeze_every=p.unfreeze_every)
             secs.append(time.perf_counter() - t0)
-            accs.append(accuracy(model, test.data, None, meta["mean"], meta["std"]))
+            accs.append(accuracy(model, test.data, None, meta.preprocess.mean, meta.preprocess.std))
         out[c.name] = {"accs": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)),
                        "seconds_per_run": float(np.mean(secs))}
         print(f"  truth {c.name:<36} {np.mean(accs):.4f} ± {np.std(accs):.4f}  ({np.mean(secs):.1f} s/run)", flush=True)

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from graftline.export.metadata import describe, finish  # noqa: E402
+from graftline.models.card import Lineage, ModelCard, Preprocess  # noqa: E402
 from graftline.export.onnx import InGraph, export_onnx  # noqa: E402
 from graftline.export.quantize import quantize  # noqa: E402
 from graftline.export.runtime import session  # noqa: E402
@@ -51,8 +52,9 @@ def timed(fn, repeats: int) -> list[float]:
 def bench_arch(arch: str, threads: int, repeats: int, tmp: Path) -> dict:
     torch.manual_seed(0)
     model = weights.create(arch, 10, 1).eval()
-    meta = {"classes": [str(i) for i in range(10)], "mean": [0.2], "std": [0.3], "input_size": [1, 32, 32],
-            "in_chans": 1}
+    meta = ModelCard(architecture=arch, num_classes=10, in_chans=1, label_names=[str(i) for i in range(10)],
+                     preprocess=Preprocess(input_size=[1, 32, 32], mean=[0.2], std=[0.3]),
+                     lineage=Lineage(source="scratch"))
     f32, i8, ing = tmp / f"{arch}.onnx", tmp / f"{arch}.int8.onnx", tmp / f"{arch}.ingraph.onnx"
     export_onnx(model, torch.zeros(2, 1, 32, 32), f32, 18)
     finish(f32, describe(meta, "float"))

@@ -57,12 +57,12 @@ def main() -> None:
     sel = SelectionReport.read(ROOT / "reports/selection.json")
     spec = Candidate.from_dict(sel.selected_spec.model_dump())
     _, meta = load_candidate(spec, ROOT)
-    size = meta["input_size"][1:]
-    mean, std = meta["mean"], meta["std"]
+    size = meta.preprocess.size
+    mean, std = meta.preprocess.mean, meta.preprocess.std
     prepared = ROOT / "data/prepared"
-    train = load_split(prepared, ROOT, "train", meta["in_chans"], size)
-    val = load_split(prepared, ROOT, "val", meta["in_chans"], size)
-    test = load_split(prepared, ROOT, "test", meta["in_chans"], size)
+    train = load_split(prepared, ROOT, "train", meta.in_chans, size)
+    val = load_split(prepared, ROOT, "val", meta.in_chans, size)
+    test = load_split(prepared, ROOT, "test", meta.in_chans, size)
     classes, data = train.classes, FitData(train.data, val.data, mean, std)
     src = forgetting.source_eval_set(meta, ROOT, size)
     rows = {}

@@ -42,9 +42,9 @@ def _setup():
     sel = SelectionReport.read(ROOT / "reports/selection.json")
     spec = Candidate.from_dict(sel.selected_spec.model_dump())
     _, meta = load_candidate(spec, ROOT)
-    size = meta["input_size"][1:]
+    size = meta.preprocess.size
     prepared = ROOT / "data/prepared"
-    splits = {name: load_split(prepared, ROOT, name, meta["in_chans"], size) for name in ("train", "val", "test")}
+    splits = {name: load_split(prepared, ROOT, name, meta.in_chans, size) for name in ("train", "val", "test")}
     return params, sel, spec, meta, splits
 
 
@@ -56,9 +56,9 @@ def _trial(task: tuple) -> tuple:
     pretrained = load_candidate(spec, ROOT)[0] if arm == "transfer" else None
     torch.manual_seed(seed)  # the same order as the stages: load, seed, then the new head
     model = init_model(pretrained, meta, len(splits["train"].classes), params.finetune.zero_init_head)
-    fit(model, FitData(splits["train"].data, None, meta["mean"], meta["std"]), _recipe(params.finetune, lr, seed))
-    return (accuracy(model, splits["val"].data, None, meta["mean"], meta["std"]),
-            accuracy(model, splits["test"].data, None, meta["mean"], meta["std"]))
+    fit(model, FitData(splits["train"].data, None, meta.preprocess.mean, meta.preprocess.std), _recipe(params.finetune, lr, seed))
+    return (accuracy(model, splits["val"].data, None, meta.preprocess.mean, meta.preprocess.std),
+            accuracy(model, splits["test"].data, None, meta.preprocess.mean, meta.preprocess.std))
 
 
 def main() -> None:

@@ -53,11 +53,11 @@ def main() -> None:
             _train_candidate(z.model_copy(update={"steps": steps}), index, ROOT / "data/demo/sources", Path(tmp),
                              ROOT, 1, False)
             body, zmeta = weights.load(Path(tmp) / cand.id)
-        mean, std, src_acc = zmeta["mean"], zmeta["std"], zmeta["source_eval"]["accuracy"]
+        mean, std, src_acc = zmeta.preprocess.mean, zmeta.preprocess.std, zmeta.lineage.source_eval.accuracy
         vals, tests = [], []
         for seed in SEEDS:
             torch.manual_seed(seed)  # the finetune stage's order: load, seed, then the new head
-            model = init_model(copy.deepcopy(body), {**meta, "mean": mean, "std": std}, len(splits["train"].classes),
+            model = init_model(copy.deepcopy(body), zmeta, len(splits["train"].classes),
                                params.finetune.zero_init_head)
             fit(model, FitData(splits["train"].data, None, mean, std), _recipe(params.finetune, params.finetune.lr, seed))
             vals.append(accuracy(model, splits["val"].data, None, mean, std))

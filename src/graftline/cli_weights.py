@@ -29,7 +29,7 @@ def import_(
     from graftline.models.foreign import import_weights
 
     card = import_weights(path, architecture, out, num_classes, statistics_check)
-    head = f"{card['num_classes']}{' ImageNet' if card['classes'] else ''} classes" if card["num_classes"] else "no head"
+    head = f"{card.num_classes}{' ImageNet' if card.label_names else ''} classes" if card.num_classes else "no head"
     typer.echo(f"weights import: {path.name} -> {out}.safetensors as {architecture} ({head}), input "
-               f"{'x'.join(map(str, card['input_size']))} {card['interpolation']} crop {card['crop_pct']}, "
-               f"source sha256 {card['source_weights_sha256'][:12]}; use it as select.candidates: file:{out}")
+               f"{'x'.join(map(str, card.preprocess.input_size))} {card.preprocess.interpolation} crop "
+               f"{card.preprocess.crop_pct}, source sha256 {card.lineage.source_weights_sha256[:12]}; use it as select.candidates: file:{out}")

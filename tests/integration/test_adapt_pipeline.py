@@ -50,8 +50,8 @@ def test_dvc_repro_with_dann_ends_in_a_parity_checked_onnx_model(tiny_git_repo, 
         assert arm["adapt"]["method"] == "dann" and base["adapt"]["method"] == "source_only"
         assert arm["adapt"]["target_images"] == 80  # the tiny target's train+val images, labels ignored
     meta = json.loads((p / "models/finetuned/seed-0/model.json").read_text())
-    assert meta["init"] == "adapted" and meta["source"] == "zoo:test_convnext.digits"
-    assert meta["classes"] == json.loads((p / "data/prepared/classes.json").read_text())
+    assert meta["lineage"]["init"] == "adapted" and meta["lineage"]["source"] == "zoo:test_convnext.digits"
+    assert meta["label_names"] == json.loads((p / "data/prepared/classes.json").read_text())
 
     export = json.loads((p / "metrics/export.json").read_text())
     assert export["passed"] and export["parity_max_abs_diff"] <= export["parity_atol"]

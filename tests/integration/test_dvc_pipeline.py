@@ -38,16 +38,16 @@ def test_onnx_matches_safetensors_loaded_through_model_json(built):
     from graftline.export.onnx import session
     from graftline.models import weights
 
-    model, meta = weights.load(p / "models/finetuned/seed-0/model")
+    model, card = weights.load(p / "models/finetuned/seed-0/model")
     paths = [str(x.relative_to(p / "data/demo/digits")) for x in sorted((p / "data/demo/digits").rglob("*.png"))[:64]]
-    size = tuple(meta["input_size"][1:])
-    x = normalize(torch.stack([torch.from_numpy(load_image(p / "data/demo/digits" / q, meta["in_chans"], size))
-                               for q in paths]), meta["mean"], meta["std"])
+    size = card.preprocess.size
+    x = normalize(torch.stack([torch.from_numpy(load_image(p / "data/demo/digits" / q, card.in_chans, size))
+                               for q in paths]), card.preprocess.mean, card.preprocess.std)
     with torch.inference_mode():
         ref = model(x).numpy()
     got = session(p / "models/export/model.onnx").run(["logits"], {"input": x.numpy()})[0]
     assert np.abs(ref - got).max() <= 1e-4 and (ref.argmax(1) == got.argmax(1)).all()
-    assert json.loads((p / "models/export/model.json").read_text())["classes"] == meta["classes"]
+    assert json.loads((p / "models/export/model.json").read_text())["label_names"] == card.label_names
 
 
 SERVE = """
@@ -58,7 +58,8 @@ sys.modules["torch"] = None
 sess = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
 meta = {k[len("graftline."):]: json.loads(v) for k, v in sess.get_modelmeta().custom_metadata_map.items()
         if k.startswith("graftline.")}
-c, h, w = meta["input_size"]
+pre = meta["preprocess"]
+c, h, w = pre["input_size"]
 
 def resize(a, size):  # bilinear, half-pixel centres, edge clamp, no antialias: what the metadata says
     for axis, out in ((0, size[0]), (1, size[1])):
@@ -77,8 +78,8 @@ for path in sys.argv[2:]:
     im = Image.open(path).convert("L" if c == 1 else "RGB")
     a = np.asarray(im, dtype=np.float32) / 255.0
     a = resize(a[:, :, None] if a.ndim == 2 else a, (h, w)).transpose(2, 0, 1)
-    x = (a - np.float32(meta["mean"]).reshape(-1, 1, 1)) / np.float32(meta["std"]).reshape(-1, 1, 1)
-    top1.append(meta["classes"][int(sess.run(["logits"], {"input": x[None].astype(np.float32)})[0].argmax())])
+    x = (a - np.float32(pre["mean"]).reshape(-1, 1, 1)) / np.float32(pre["std"]).reshape(-1, 1, 1)
+    top1.append(meta["label_names"][int(sess.run(["logits"], {"input": x[None].astype(np.float32)})[0].argmax())])
 print(json.dumps(top1))
 """
 
@@ -94,9 +95,10 @@ def test_serving_from_the_onnx_metadata_alone_gives_the_pipeline_top1(built):
     from graftline.models import weights
 
     p, _ = built
-    model, meta = weights.load(p / "models/finetuned/seed-0/model")
-    test = load_split(p / "data/prepared", p, "test", meta["in_chans"], meta["input_size"][1:])
-    pipeline = [test.classes[i] for i in predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1)]
+    model, card = weights.load(p / "models/finetuned/seed-0/model")
+    test = load_split(p / "data/prepared", p, "test", card.in_chans, card.preprocess.size, card.preprocess)
+    pipeline = [test.classes[i] for i in predict_logits(model, test.data, card.preprocess.mean,
+                                                         card.preprocess.std).argmax(1)]
     files = [str(test.data.root / q) for q in test.data.paths]
     r = subprocess.run([sys.executable, "-c", SERVE, str(p / "models/export/model.onnx"), *files],
                        capture_output=True, text=True)
@@ -124,11 +126,12 @@ def test_repro_lineage_and_staleness(built):
     assert {e["candidate"] for e in sel["ranking"]} == {f"zoo:{c['id']}" for c in TINY["zoo"]["candidates"]}
     assert sel["selected"] == sel["ranking"][0]["candidate"] and "logme" in sel["ranking"][0]
     meta = json.loads((p / "models/finetuned/seed-0/model.json").read_text())
-    for key in ("architecture", "model_kwargs", "num_classes", "in_chans", "input_size", "mean", "std", "classes",
-                "source", "data_hash", "params_hash"):
+    for key in ("card_version", "architecture", "model_kwargs", "num_classes", "in_chans", "label_names", "preprocess",
+                "lineage"):
         assert key in meta
     prepared = json.loads((p / "data/prepared/meta.json").read_text())
-    assert meta["data_hash"] == prepared["data_hash"] and meta["source"] == sel["selected"]
+    assert meta["lineage"]["data_hash"] == prepared["data_hash"] and meta["lineage"]["source"] == sel["selected"]
+    assert meta["preprocess"]["max_pixels"] == prepared["max_pixels"]
     chk = json.loads((p / "metrics/check.json").read_text())
     # The seed-0 row, recomputed from the two seed-0 models loaded here and run on the test split.
     (y, transfer), (_, scratch) = (_predict_test_split(p, f"models/{arm}/seed-0") for arm in ("finetuned", "baseline"))

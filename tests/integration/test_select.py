@@ -50,11 +50,11 @@ def test_every_estimator_is_reported_and_the_ranking_follows_the_chosen_one(proj
         (e.candidate, e.scores["logme"]) for e in report.ranking]
     # one candidate's LogME recomputed outside select: its features extracted here from the decoded splits
     row = next(e for e in report.ranking if e.candidate == "zoo:test_convnext.letters")
-    model, meta = load(resolve([row.candidate], project / "models/zoo", project)[0], project)
+    model, card = load(resolve([row.candidate], project / "models/zoo", project)[0], project)
     feats, labels = [], []
     for split in ("train", "val"):
-        part = load_split(project / "data/prepared", project, split, meta["in_chans"], meta["input_size"][1:])
-        feats.append(extract(model, part.data, meta["mean"], meta["std"])[0])
+        part = load_split(project / "data/prepared", project, split, card.in_chans, card.preprocess.size)
+        feats.append(extract(model, part.data, card.preprocess.mean, card.preprocess.std)[0])
         labels.append(part.data.labels.numpy())
     assert E.logme(np.concatenate(feats), np.concatenate(labels)) == pytest.approx(row.scores["logme"], rel=1e-6,
                                                                                     abs=1e-9)

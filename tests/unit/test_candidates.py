@@ -14,6 +14,7 @@ import torch
 from graftline.errors import ModelError
 from graftline.models import candidates, weights
 from graftline.models.candidates import Candidate
+from graftline.models.card import Lineage, ModelCard, Preprocess
 
 
 class Payload:
@@ -55,22 +56,39 @@ def test_plain_weight_files_load_with_source_head_and_channels_read_from_the_ten
         save_file(src.state_dict(), str(path))
     else:
         torch.save({"model": {f"module.{k}": v for k, v in src.state_dict().items()}}, path)  # a DDP checkpoint
-    model, meta = candidates.load(Candidate(f"file:{path.name}", "file", path.name, "test_resnet"), tmp_path)
-    assert meta["num_classes"] == 7 and meta["in_chans"] == 1 and meta["architecture"] == "test_resnet"
+    model, card = candidates.load(Candidate(f"file:{path.name}", "file", path.name, "test_resnet"), tmp_path)
+    assert card.num_classes == 7 and card.in_chans == 1 and card.architecture == "test_resnet"
+    assert card.lineage.source == f"file:{path.name}" and card.preprocess.input_size[0] == 1
     x = torch.randn(2, 1, 32, 32)
     assert torch.equal(model(x), src(x))
     with pytest.raises(ModelError, match="do not fit timm's 'resnet10t'"):
         candidates.load(Candidate("file:w", "file", str(path), "resnet10t"), tmp_path)
 
 
+def test_checkpoint_wrappers_are_read_with_timms_semantics(tmp_path: Path):
+    """timm's load_state_dict: the EMA weights win over the raw ones, torch.compile + DDP prefixes are stripped, and
+    a wrapper timm does not know is refused with the keys it holds (never guessed at)."""
+    torch.manual_seed(0)
+    ema, raw = weights.create("test_resnet", 3, 1).eval(), weights.create("test_resnet", 3, 1)
+    path = tmp_path / "ckpt.pth"
+    torch.save({"epoch": 3, "state_dict": raw.state_dict(),
+                "state_dict_ema": {f"_orig_mod.module.{k}": v for k, v in ema.state_dict().items()}}, path)
+    model, _ = candidates.load(Candidate("file:ckpt.pth", "file", "ckpt.pth", "test_resnet"), tmp_path)
+    x = torch.randn(2, 1, 32, 32)
+    assert torch.equal(model(x), ema(x))
+    torch.save({"model_state_dict": raw.state_dict(), "optimizer": {}}, tmp_path / "other.pth")
+    with pytest.raises(ModelError, match="holds no state dict of tensors .*keys model_state_dict, optimizer"):
+        candidates.load(Candidate("file:other.pth", "file", "other.pth", "test_resnet"), tmp_path)
+
+
 def test_resolve_names_and_errors(tmp_path: Path):
     zoo = tmp_path / "models" / "zoo"
     zoo.mkdir(parents=True)
     for i in ("a.digits", "b.digits"):
-        weights.save(zoo / i, weights.create("test_resnet", 3, 1), {
-            "architecture": "test_resnet", "model_kwargs": {}, "num_classes": 3, "in_chans": 1,
-            "input_size": [1, 32, 32], "mean": [0.5], "std": [0.25], "classes": list("abc"), "source": f"zoo:{i}",
-            "data_hash": "d", "params_hash": "p"})
+        weights.save(zoo / i, weights.create("test_resnet", 3, 1), ModelCard(
+            architecture="test_resnet", num_classes=3, in_chans=1, label_names=list("abc"),
+            preprocess=Preprocess(input_size=[1, 32, 32], mean=[0.5], std=[0.25]),
+            lineage=Lineage(source=f"zoo:{i}", data_hash="d", params_hash="p")))
     got = candidates.resolve(["zoo:*", "zoo:a.digits", "hub:resnet50.a1_in1k", "file:w/x.pth"], zoo, tmp_path)
     assert [c.name for c in got] == ["zoo:a.digits", "zoo:b.digits", "hub:resnet50.a1_in1k", "file:w/x.pth"]
     assert got[0].ref == "models/zoo/a.digits"  # relative: reports read the same in every checkout
@@ -87,8 +105,8 @@ from graftline.models.candidates import Candidate, load
 from graftline.errors import ModelError
 name = sys.argv[1]
 try:
-    model, meta = load(Candidate("hub:" + name, "hub", name), Path("."))
-    print(json.dumps({k: meta[k] for k in ("architecture", "num_classes", "in_chans", "input_size", "mean")}))
+    model, card = load(Candidate("hub:" + name, "hub", name), Path("."))
+    print(json.dumps(card.model_dump(mode="json")))
 except ModelError as exc:
     print("ModelError:", exc)
 """
@@ -112,9 +130,13 @@ def test_hub_candidate_loads_offline_from_a_hugging_face_cache(tmp_path: Path):
                                       text=True, cwd=tmp_path, timeout=120)
     out = run("test_resnet.r160_in1k")
     assert out.returncode == 0, out.stderr
-    meta = json.loads(out.stdout.strip().splitlines()[-1])
-    assert meta == {"architecture": "test_resnet.r160_in1k", "num_classes": 1000, "in_chans": 3,
-                    "input_size": [3, 160, 160], "mean": [0.5, 0.5, 0.5]}  # timm's data config for that tag
+    card = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {k: card[k] for k in ("architecture", "num_classes", "in_chans")} == {
+        "architecture": "test_resnet.r160_in1k", "num_classes": 1000, "in_chans": 3}
+    pre = card["preprocess"]  # timm's data config for that tag, interpolation and crop_pct included
+    assert (pre["input_size"], pre["mean"], pre["interpolation"], pre["crop_pct"]) == (
+        [3, 160, 160], [0.5, 0.5, 0.5], "bilinear", 0.95)
+    assert card["lineage"] == {**card["lineage"], "source": "hub:test_resnet.r160_in1k", "data_hash": None}
     missing = run("test_convnext.r160_in1k")  # not in the cache, and offline
     assert "ModelError: candidate hub:test_convnext.r160_in1k" in missing.stdout
     assert "not in the Hugging Face cache" in missing.stdout and "HF_HOME" in missing.stdout

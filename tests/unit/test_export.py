@@ -17,6 +17,7 @@ from graftline.export.onnx import export_onnx, run_export
 from graftline.project import Project
 from graftline.export.runtime import metadata, session
 from graftline.models import weights
+from graftline.models.card import Lineage, ModelCard, Preprocess, load_card
 
 
 def test_export_dynamic_batch_and_parity(tmp_path: Path):
@@ -58,10 +59,11 @@ def trained(tmp_path_factory) -> Path:
     model = weights.create("test_resnet", 3, 3)
     fit(model, FitData(ArrayData(train.tensors(), train.y), None, [0.3] * 3, [0.3] * 3),
         Recipe(steps=40, batch_size=16, lr=3e-3, eval_every=40, augment=False, device="cpu"))
-    weights.save(root / "models/finetuned/seed-0/model", model, {
-        "architecture": "test_resnet", "model_kwargs": {}, "num_classes": 3, "in_chans": 3, "input_size": [3, 32, 32],
-        "mean": [0.3] * 3, "std": [0.3] * 3, "classes": train.classes, "source": "zoo:test", "data_hash": meta.data_hash,
-        "params_hash": "p0", "color_mode": "rgb"})
+    weights.save(root / "models/finetuned/seed-0/model", model, ModelCard(
+        architecture="test_resnet", num_classes=3, in_chans=3, label_names=train.classes,
+        preprocess=Preprocess(input_size=[3, 32, 32], mean=[0.3] * 3, std=[0.3] * 3, color_mode="rgb",
+                              max_pixels=meta.max_pixels),
+        lineage=Lineage(source="zoo:test", data_hash=meta.data_hash, params_hash="p0")))
     write_check(root, passed=True)  # export ships only what the check gate let through
     return root
 
@@ -92,24 +94,21 @@ def test_export_refuses_a_model_whose_check_gate_failed(trained: Path, tmp_path:
         run_export(ExportParams(int8="off"), Project(root), 0)
 
 
-KEYS = {"classes", "mean", "std", "input_size", "in_chans", "input_layout", "preprocess", "interpolation", "color_mode",
-        "outputs", "data_hash", "params_hash", "weights_sha256", "source", "architecture"}
-
-
 @pytest.mark.parametrize("preprocess", ["float", "in_graph"])
 def test_the_onnx_file_describes_itself_and_matches_torch(trained: Path, preprocess: str):
     out = Project(trained).exported
     r = run_export(ExportParams(preprocess=preprocess, int8="off"), Project(trained), 0)
     assert r.passed and r.parity_max_abs_diff <= 1e-4 and r.top1_agreement == 1.0 and r.onnx_test_acc > 0.9
     sess = session(out / "model.onnx")  # a fresh onnxruntime session reads the metadata back
-    meta = metadata(sess)
-    saved = json.loads((trained / "models/finetuned/seed-0/model.json").read_text())
-    assert KEYS <= set(meta)
-    assert meta["classes"] == ["c0", "c1", "c2"] and meta["mean"] == [0.3] * 3 and meta["input_size"] == [3, 32, 32]
-    assert meta["color_mode"] == "rgb" and meta["preprocess"] == preprocess
-    assert meta["weights_sha256"] == saved["weights_sha256"] and meta["data_hash"] == saved["data_hash"]
-    model_json = json.loads((out / "model.json").read_text())
-    assert {k: model_json[k] for k in KEYS} == meta  # model.json says the same
+    card = metadata(sess)
+    saved = load_card(trained / "models/finetuned/seed-0/model.json")
+    # The ONNX metadata is the saved card, plus only what the export adds; one key per card field, JSON values.
+    assert card.model_copy(update={"export": None}) == saved and card.export.preprocess == preprocess
+    raw = {k: json.loads(v) for k, v in sess.get_modelmeta().custom_metadata_map.items() if k.startswith("graftline.")}
+    assert raw == {f"graftline.{k}": v for k, v in card.model_dump(mode="json").items()}
+    assert card.label_names == ["c0", "c1", "c2"] and card.preprocess.color_mode == "rgb"
+    assert card.preprocess.max_pixels == saved.preprocess.max_pixels is not None  # the data's bound, for serving
+    assert load_card(out / "model.json") == card  # model.json says the same
     assert b".venv" not in (out / "model.onnx").read_bytes()  # no paths of the exporting machine ship
     if preprocess == "in_graph":
         assert [(i.name, i.type) for i in sess.get_inputs()] == [("image", "tensor(uint8)")]
@@ -126,7 +125,7 @@ def test_int8_is_kept_only_with_its_measured_reason(trained: Path):
     assert (out / "model.int8.onnx").is_file() == q["kept"]
     if q["kept"]:
         assert q["speedup_batch32"] > 1 and q["test_acc"]["fp32"] - q["test_acc"]["int8"] <= 0.01
-        assert metadata(session(out / "model.int8.onnx"))["classes"] == ["c0", "c1", "c2"]
+        assert metadata(session(out / "model.int8.onnx")).label_names == ["c0", "c1", "c2"]
     else:
         assert q["reason"].startswith("refused:") and ("faster" in q["reason"] or "points" in q["reason"])
 

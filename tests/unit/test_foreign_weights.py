@@ -14,7 +14,7 @@ import torch
 
 from graftline.errors import ModelError
 from graftline.models import candidates, foreign
-from graftline.models.weights import REQUIRED_KEYS
+from graftline.models.card import load_card
 from tests.conftest import cli
 
 ARCH = "resnet10t"
@@ -42,14 +42,14 @@ def test_import_keeps_the_head_and_select_takes_it_as_a_file_candidate(tmp_path,
     model, state = source
     path = _save(tmp_path, state)
     card = foreign.import_weights(path, ARCH, tmp_path / "out" / "imported", check_statistics=False)
-    assert set(REQUIRED_KEYS) <= set(card)
-    assert card["num_classes"] == 10 and card["classes"] is None  # a 10-class head is not ImageNet's
-    assert card["source_weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert (card["interpolation"], card["crop_pct"]) == (model.pretrained_cfg["interpolation"],
-                                                         model.pretrained_cfg["crop_pct"])
+    assert card == load_card(tmp_path / "out" / "imported.json")  # what import returns is the saved card
+    assert card.num_classes == 10 and card.label_names is None  # a 10-class head is not ImageNet's
+    assert card.lineage.source_weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (card.preprocess.interpolation, card.preprocess.crop_pct) == (model.pretrained_cfg["interpolation"],
+                                                                         model.pretrained_cfg["crop_pct"])
     c, = candidates.resolve(["file:out/imported"], tmp_path / "zoo", tmp_path)
     loaded, meta = candidates.load(c, tmp_path)
-    assert meta["num_classes"] == 10 and meta["weights_sha256"] == card["weights_sha256"]
+    assert meta.num_classes == 10 and meta.weights_sha256 == card.weights_sha256
     x = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():
         assert torch.equal(loaded(x), model(x))
@@ -59,11 +59,11 @@ def test_num_classes_0_drops_the_head_and_a_headless_file_maps_without_one(tmp_p
     _, state = source
     card = foreign.import_weights(_save(tmp_path, state), ARCH, tmp_path / "backbone", num_classes=0,
                                   check_statistics=False)
-    assert card["num_classes"] == 0
+    assert card.num_classes == 0
     headless = dict(list(state.items())[:-2])  # the file without fc.weight / fc.bias
     card = foreign.import_weights(_save(tmp_path, headless, "headless.pth"), ARCH, tmp_path / "b2",
                                   check_statistics=False)
-    assert card["num_classes"] == 0
+    assert card.num_classes == 0
     with pytest.raises(ModelError, match="--num-classes 7: the file's head has 10 classes"):
         foreign.import_weights(_save(tmp_path, state), ARCH, tmp_path / "x", num_classes=7, check_statistics=False)
 
@@ -119,7 +119,7 @@ def test_safetensors_are_imported_only_under_timms_names(tmp_path, source):
         foreign.import_weights(tmp_path / "foreign.safetensors", ARCH, tmp_path / "out", check_statistics=False)
     save_file(model.state_dict(), tmp_path / "timm.safetensors")
     card = foreign.import_weights(tmp_path / "timm.safetensors", ARCH, tmp_path / "ok", check_statistics=False)
-    assert card["num_classes"] == 10
+    assert card.num_classes == 10
 
 
 def test_cli_refuses_a_mismatch_with_exit_2(tmp_path, source):
@@ -155,13 +155,14 @@ def _top5(model, classes, photo: str) -> list[str]:
 def test_imported_lite0_names_plausible_imagenet_classes_on_real_photos(tmp_path, lite0):
     path, _ = lite0
     card = foreign.import_weights(path, "tf_efficientnet_lite0", tmp_path / "lite0")
-    assert (card["input_size"], card["mean"], card["interpolation"], card["crop_pct"]) == (
+    assert (card.preprocess.input_size, card.preprocess.mean, card.preprocess.interpolation,
+            card.preprocess.crop_pct) == (
         [3, 224, 224], [0.5, 0.5, 0.5], "bicubic", 0.875)
     c, = candidates.resolve(["file:lite0"], tmp_path / "zoo", tmp_path)
     model, meta = candidates.load(c, tmp_path)
-    assert meta["num_classes"] == 1000 and len(meta["classes"]) == 1000
+    assert meta.num_classes == 1000 and len(meta.label_names) == 1000
     for photo, plausible in PLAUSIBLE.items():
-        top5 = _top5(model, meta["classes"], photo)
+        top5 = _top5(model, meta.label_names, photo)
         assert plausible & set(top5), f"{photo}: top-5 {top5}"
     assert max(foreign.bn_shift(model).values()) < foreign.BN_SHIFT_LIMIT
 

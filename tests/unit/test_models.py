@@ -10,28 +10,31 @@ from tests.conftest import toy_bars
 
 from graftline.errors import ModelError
 from graftline.models import weights
+from graftline.models.card import Lineage, ModelCard, Preprocess
 from graftline.data.dataset import ArrayData
 from graftline.eval.logits import accuracy
 from graftline.train.loop import FitData, fit
 from graftline.train.recipe import Recipe
 
-META = {"architecture": "test_resnet", "model_kwargs": {}, "num_classes": 3, "in_chans": 1,
-        "input_size": [1, 32, 32], "mean": [0.5], "std": [0.25], "classes": ["a", "b", "c"], "source": "scratch",
-        "data_hash": "d", "params_hash": "p"}
+CARD = ModelCard(architecture="test_resnet", num_classes=3, in_chans=1, label_names=["a", "b", "c"],
+                 preprocess=Preprocess(input_size=[1, 32, 32], mean=[0.5], std=[0.25]),
+                 lineage=Lineage(source="scratch", data_hash="d", params_hash="p"))
 
 
 def test_roundtrip_through_json_and_safetensors(tmp_path: Path):
     model = weights.create("test_resnet", 3, 1)
     model.eval()
-    digest = weights.save(tmp_path / "m.with.dots", model, META)
+    digest = weights.save(tmp_path / "m.with.dots", model, CARD)
     assert (tmp_path / "m.with.dots.safetensors").is_file() and (tmp_path / "m.with.dots.json").is_file()
-    loaded, meta = weights.load(tmp_path / "m.with.dots")
+    loaded, card = weights.load(tmp_path / "m.with.dots")
     x = torch.randn(4, 1, 32, 32)
     assert torch.equal(model(x), loaded(x))
-    assert meta["weights_sha256"] == digest
-    # The documented recipe works without graftline: timm.create_model + safetensors.
+    assert card.weights_sha256 == digest
+    # The documented recipe works without graftline: timm.create_model + safetensors, keys read from the raw JSON.
     import timm
     from safetensors.torch import load_file
+
+    meta = json.loads((tmp_path / "m.with.dots.json").read_text())
 
     m2 = timm.create_model(meta["architecture"], num_classes=meta["num_classes"], in_chans=meta["in_chans"],
                            **meta["model_kwargs"])
@@ -44,9 +47,9 @@ def test_load_errors_are_clear(tmp_path: Path):
     with pytest.raises(ModelError, match="not found"):
         weights.load(tmp_path / "absent")
     model = weights.create("test_resnet", 3, 1)
-    weights.save(tmp_path / "m", model, META)
+    weights.save(tmp_path / "m", model, CARD)
     meta = json.loads((tmp_path / "m.json").read_text())
-    meta["num_classes"] = 7
+    meta["num_classes"], meta["label_names"] = 7, list("abcdefg")  # a valid card that the weights do not fit
     (tmp_path / "m.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="do not fit"):
         weights.load(tmp_path / "m")
@@ -79,8 +82,8 @@ def test_both_arms_start_from_a_zero_head_and_transfer_keeps_the_body(tmp_path: 
     torch.manual_seed(0)
     src = weights.create("test_resnet", 10, 1)
     body = {k: v.clone() for k, v in src.state_dict().items() if not k.startswith("fc.")}
-    transfer = init_model(src, META, 3, zero_init_head=True)
-    scratch = init_model(None, META, 3, zero_init_head=True)
+    transfer = init_model(src, CARD, 3, zero_init_head=True)
+    scratch = init_model(None, CARD, 3, zero_init_head=True)
     for m in (transfer, scratch):
         head = m.get_classifier()
         assert head.out_features == 3 and all((t == 0).all() for t in head.parameters())

@@ -24,23 +24,25 @@ from graftline.adapt.criteria import dev, snd
 from graftline.adapt.data import folder_images, labelled_source, target_images
 from graftline.adapt.loop import AdaptRecipe, adapt
 from graftline.config import AdaptParams, section_hash
+from graftline.data.dataset import data_policy
 from graftline.data.manifest import read_manifest
 from graftline.errors import ConfigError, DataError
 from graftline.models import weights
 from graftline.models.candidates import Candidate, load as load_candidate, resolve
+from graftline.models.card import Lineage, ModelCard
 from graftline.project import Project, atomic_dir, write_json_atomic
 from graftline.results import SelectionReport, TrainResult
 
 log = logging.getLogger(__name__)
 
 
-def _source(p: AdaptParams, src_meta: dict, candidate: str, project_root: Path, size, color_mode: str) -> dict:
-    path = p.source or (src_meta.get("source_eval") or {}).get("data")
+def _source(p: AdaptParams, src_card: ModelCard, candidate: str, project_root: Path, size, color_mode: str) -> dict:
+    path = p.source or (src_card.lineage.source_eval.data if src_card.lineage.source_eval else None)
     if not path:
         raise ConfigError(f"adapt.method={p.method} needs labelled source images, but params.yaml sets no "
                           f"adapt.source and the selected candidate {candidate} records none (source_eval.data in "
-                          "its model JSON). Set adapt.source to a folder <class>/<image>, a CSV path,label or a .npz.")
-    return labelled_source(project_root / path, src_meta["in_chans"], size, color_mode)
+                          "its model card). Set adapt.source to a folder <class>/<image>, a CSV path,label or a .npz.")
+    return labelled_source(project_root / path, src_card.in_chans, size, color_mode)
 
 
 def _to_target_order(model: torch.nn.Module, src: dict, head_classes: list[str], classes: list[str]) -> dict:
@@ -80,12 +82,12 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, proj: Project) -> TrainRe
     prepared, project_root, selection_path, zoo_dir = proj.prepared, proj.root, proj.selection, proj.zoo
     method = p.method if arm == "finetune" else "source_only"
     cand = _candidate(p, selection_path, zoo_dir, project_root)
-    model, src_meta = load_candidate(cand, project_root)
-    size, in_chans = src_meta["input_size"][1:], src_meta["in_chans"]
+    model, src_card = load_candidate(cand, project_root)
+    size, in_chans = src_card.preprocess.size, src_card.in_chans
     rows, classes, dmeta = read_manifest(prepared)
-    color_mode = dmeta.get("color_mode", "auto")
-    src = _to_target_order(model, _source(p, src_meta, cand.name, project_root, size, color_mode),
-                           [str(c) for c in src_meta["classes"]], classes)
+    color_mode, max_pixels = data_policy(dmeta)
+    src = _to_target_order(model, _source(p, src_card, cand.name, project_root, size, color_mode),
+                           src_card.label_names or [], classes)
     tx = (folder_images(project_root / p.target_folder, in_chans, size, color_mode)
           if p.target_folder else target_images(prepared, project_root, ("train", "val"), in_chans, size))
     # null: the method's own default (its class's trade_off, chosen by DEV: adapt/registry.py)
@@ -93,7 +95,7 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, proj: Project) -> TrainRe
     recipe = AdaptRecipe(method=method, steps=p.steps, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
                          weight_decay=p.weight_decay, backbone_lr=p.backbone_lr, trade_off=trade_off, seed=seed,
                          augment=p.augment)
-    mean, std = src_meta["mean"], src_meta["std"]
+    mean, std = src_card.preprocess.mean, src_card.preprocess.std
     t0 = time.perf_counter()
     adapt(model, src["x"], src["y"], tx, recipe, mean, std)
     seconds = time.perf_counter() - t0
@@ -101,23 +103,22 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, proj: Project) -> TrainRe
              "snd": snd(model, tx, mean, std)}
     log.info("adapt %s seed %d: %d source, %d target images, DEV %.3f, %.1f s", method, seed, len(src["x"]),
              len(tx), score["dev"], seconds)
-    meta = {
-        "architecture": src_meta["architecture"], "model_kwargs": src_meta["model_kwargs"],
-        "num_classes": len(classes), "in_chans": in_chans, "input_size": src_meta["input_size"], "mean": mean,
-        "std": std, "classes": classes, "source": cand.name, "data_hash": dmeta["data_hash"],
-        "params_hash": section_hash(p), "init": "adapted" if method != "source_only" else "source_only",
-        "source_weights_sha256": src_meta.get("weights_sha256"), "strategy": f"adapt:{method}",
-        "regularizer": "none", "color_mode": dmeta.get("color_mode", "auto"),
-    }
+    card = ModelCard(
+        architecture=src_card.architecture, model_kwargs=src_card.model_kwargs, num_classes=len(classes),
+        in_chans=in_chans, label_names=classes, preprocess=src_card.preprocess.for_data(color_mode, max_pixels),
+        lineage=Lineage(source=cand.name, data_hash=dmeta["data_hash"], params_hash=section_hash(p),
+                        source_weights_sha256=src_card.weights_sha256,
+                        init="adapted" if method != "source_only" else "source_only", strategy=f"adapt:{method}",
+                        regularizer="none"))
     summary = TrainResult(
         val_acc=None, best_val_acc=None, seed=seed, best_step=p.steps, kept_step=p.steps, steps=p.steps,
         steps_done=p.steps, stopped_early=False, lr=p.lr, strategy=f"adapt:{method}", regularizer="none",
         train_images=len(src["x"]), val_images=0, seconds=round(seconds, 2), resumed_from_step=0, processes=1,
-        init=meta["init"], source=cand.name,
+        init=card.lineage.init, source=cand.name,
         adapt={"method": method, "trade_off": trade_off, "target_images": len(tx), **score,
                "target": p.target_folder or "data/prepared train+val (labels ignored)"})
     with atomic_dir(proj.arm(arm, seed)) as tmp:
-        summary.model_sha256 = weights.save(tmp / "model", model, meta)
+        summary.model_sha256 = weights.save(tmp / "model", model, card)
     summary.write(proj.arm_metrics(arm, seed))
     write_json_atomic(proj.arm_metrics(arm, seed).with_suffix("") / "adapt.json",
                       {**summary.adapt.model_dump(), "recipe": vars(recipe)})

@@ -22,20 +22,22 @@ from graftline.data.dataset import load_split
 from graftline.errors import GateFailed
 from graftline.eval.logits import predict_logits
 from graftline.models import weights
+from graftline.models.card import ModelCard
 from graftline.project import Project
 from graftline.results import CheckPredictions, CheckResult, SeedPredictions, TrainResult
 
 log = logging.getLogger(__name__)
 
 
-def _predict(model_dir: Path, proj: Project, cache: dict) -> tuple[np.ndarray, dict]:
-    """The arm's predicted class per test image, and its model.json."""
-    model, meta = weights.load(model_dir / "model")
-    key = (meta["in_chans"], tuple(meta["input_size"][1:]))
+def _predict(model_dir: Path, proj: Project, cache: dict) -> tuple[np.ndarray, ModelCard]:
+    """The arm's predicted class per test image, and its model card."""
+    model, card = weights.load(model_dir / "model")
+    pre = card.preprocess
+    key = (card.in_chans, pre.size, pre.color_mode, pre.max_pixels)
     if key not in cache:  # both arms and every seed share one decoded test split
-        cache[key] = load_split(proj.prepared, proj.root, "test", meta["in_chans"], meta["input_size"][1:])
+        cache[key] = load_split(proj.prepared, proj.root, "test", card.in_chans, pre.size, pre)
     test = cache[key]
-    return predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1).numpy(), meta
+    return predict_logits(model, test.data, pre.mean, pre.std).argmax(1).numpy(), card
 
 
 def _forgetting(metrics_dir: Path, seeds: list[int]) -> float | None:
@@ -74,7 +76,7 @@ def run_check(p: CheckParams, proj: Project) -> CheckResult:
         max_ntg=p.max_ntg, passed=not fail, seeds=p.seeds, exported_seed=p.seeds[0], test_images=v.test_images,
         transfer_acc=v.transfer_acc, scratch_acc=v.scratch_acc, per_seed=v.per_seed, per_class_ntg=v.per_class,
         variance=v.variance, advice=v.advice, forgetting=forgetting, max_forgetting=p.max_forgetting,
-        source=tmeta["source"], architecture=tmeta["architecture"], data_hash=test.meta["data_hash"])
+        source=tmeta.lineage.source, architecture=tmeta.architecture, data_hash=test.meta["data_hash"])
     result.write(metrics_path)
     where = (f"transfer from {result.source} {v.transfer_acc:.3f} vs scratch {v.scratch_acc:.3f} on "
              f"{v.test_images} test images x {len(p.seeds)} seeds: NTG {v.ntg:+.3f}, {100 * p.confidence:.0f}% "

@@ -101,12 +101,26 @@ class Split:
         return self.data.take(torch.arange(len(self.data)))[0]
 
 
-def load_split(prepared: Path, project_root: Path, split: str, in_chans: int, size) -> Split:
-    """The rows of ``split`` in ``data/prepared``, decoded for a model with ``in_chans`` channels at ``size``."""
+def load_split(prepared: Path, project_root: Path, split: str, in_chans: int, size, policy=None) -> Split:
+    """The rows of ``split`` in ``data/prepared``, decoded for a model with ``in_chans`` channels at ``size``.
+
+    ``policy``: the model card's ``preprocess`` (``models/card.py``): a saved model is evaluated with the colour
+    policy and pixel bound it is served with. Without one (training, before the card exists) the data's own policy
+    from ``data/prepared/meta.json``, which the new card then records.
+    """
     rows, classes, meta = read_manifest(prepared)
     root = (project_root / meta["root"]).resolve()
     part = [r for r in rows if r.split == split]
     y = torch.tensor(np.array([classes.index(r.label) for r in part], dtype=np.int64))
-    data = ImageDataset(root, [r.path for r in part], y, in_chans, size, color_mode=meta.get("color_mode", "auto"),
-                        max_pixels=meta.get("max_pixels"))
+    color_mode, max_pixels = (policy.color_mode, policy.max_pixels) if policy is not None else data_policy(meta)
+    data = ImageDataset(root, [r.path for r in part], y, in_chans, size, color_mode=color_mode, max_pixels=max_pixels)
     return Split(data, classes, meta)
+
+
+def data_policy(meta: dict) -> tuple[str, int | None]:
+    """(color_mode, max_pixels) that ``graftline prepare`` recorded for the data (PrepareResult's defaults when a
+    hand-made meta.json leaves them out)."""
+    from graftline.results import PrepareResult
+
+    fields = PrepareResult.model_fields
+    return (meta.get("color_mode", fields["color_mode"].default), meta.get("max_pixels", fields["max_pixels"].default))

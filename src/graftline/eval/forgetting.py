@@ -1,7 +1,7 @@
 """Forgetting: how much of the source task a fine-tuned model still solves.
 
 The fine-tuned body gets the ORIGINAL source head back (the source model's own classifier, untouched), and is scored
-on the source's held-out eval set (``source_eval`` in the zoo model's JSON) — before fine-tuning (the source model
+on the source's held-out eval set (``lineage.source_eval`` in the zoo model's card) — before fine-tuning (the source model
 as it was) and after. ``forgetting = before - after``: 0 means nothing was lost; BatchNorm statistics moved by the
 target data count as forgetting too, since they are part of the body.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from graftline.eval.logits import accuracy
+from graftline.models.card import ModelCard
 from graftline.models.heads import head_module_name
 
 
@@ -31,17 +32,17 @@ def with_source_head(finetuned: torch.nn.Module, source: torch.nn.Module) -> tor
     return out
 
 
-def source_eval_set(src_meta: dict, project_root: Path, size) -> dict | None:
+def source_eval_set(src_card: ModelCard, project_root: Path, size) -> dict | None:
     """The source's eval split as tensors, or None when the candidate has none on disk."""
     from graftline.models.zoo import load_source
 
-    info = src_meta.get("source_eval")
-    if not info:
+    info = src_card.lineage.source_eval
+    if info is None:
         return None
-    path = project_root / info["data"]
+    path = project_root / info.data
     if not path.is_file():
         return None
-    return {"path": info["data"], **load_source(path, tuple(size))}
+    return {"path": info.data, **load_source(path, tuple(size))}
 
 
 def measure(source: torch.nn.Module, finetuned: torch.nn.Module, src: dict, mean, std) -> dict:

@@ -1,10 +1,11 @@
-"""What the ONNX file says about itself: ``metadata_props`` that a serving team reads without our code.
+"""What the ONNX file says about itself: the model card, as ``metadata_props`` a serving team reads without our code.
 
-Keys (prefix ``graftline.``, values JSON): ``classes``, ``mean``, ``std``, ``input_size`` ([C, H, W]),
-``input_layout`` (``NCHW float32, normalised`` or ``NHWC uint8``), ``preprocess`` (``float`` | ``in_graph``),
-``interpolation`` (how an image is resized to ``input_size``), ``color_mode`` (the colour policy of training),
-``outputs``, and lineage: ``data_hash``, ``params_hash``, ``weights_sha256``, ``source``, ``architecture``.
-``model.json`` beside the file carries the same keys.
+Each top-level field of the exported card (``models/card.py``) is one key, prefixed ``graftline.``, its value JSON:
+``card_version``, ``architecture``, ``model_kwargs``, ``num_classes``, ``in_chans``, ``label_names``, ``preprocess``
+(input_size [C, H, W], mean, std, interpolation, crop_pct, crop_mode, color_mode, max_pixels), ``lineage`` (source,
+data_hash, params_hash, source_weights_sha256, ...), ``augment``, ``weights_sha256`` and ``export`` (the graph's
+input name and layout, outputs, and ``resize``: how graftline resizes an image to ``input_size`` today).
+``model.json`` beside the file is the same card. ``export.runtime.metadata`` reads it back, typed.
 """
 
 from __future__ import annotations
@@ -15,27 +16,29 @@ from pathlib import Path
 import onnx
 
 from graftline.export.runtime import PREFIX
+from graftline.models.card import Export, ModelCard
 
-INTERPOLATION = ("bilinear, half-pixel centres, edge clamp, no antialias (torch interpolate align_corners=False; "
-                 "graftline.data.images.resize_bilinear)")
+RESIZE = ("bilinear, half-pixel centres, edge clamp, no antialias (torch interpolate align_corners=False; "
+          "graftline.data.images.resize_bilinear)")
 LAYOUTS = {"float": "NCHW float32, normalised: (pixel / 255 - mean) / std", "in_graph": "NHWC uint8, 0-255"}
 
 
-def describe(meta: dict, preprocess: str) -> dict:
-    """The self-description of a model saved with ``meta`` (the saved-model contract) exported as ``preprocess``."""
-    return {
-        "classes": meta["classes"], "mean": meta["mean"], "std": meta["std"], "input_size": meta["input_size"],
-        "in_chans": meta["in_chans"], "input_layout": LAYOUTS[preprocess], "preprocess": preprocess,
-        "interpolation": INTERPOLATION, "color_mode": meta.get("color_mode", "auto"),
-        "outputs": ["logits", "probs"] if preprocess == "in_graph" else ["logits"],
-        "data_hash": meta.get("data_hash"), "params_hash": meta.get("params_hash"),
-        "weights_sha256": meta.get("weights_sha256"), "source": meta.get("source"),
-        "architecture": meta.get("architecture"),
-    }
+def describe(card: ModelCard, preprocess: str) -> ModelCard:
+    """The card of the model saved with ``card``, exported with ``export.preprocess`` = ``preprocess``."""
+    in_graph = preprocess == "in_graph"
+    export = Export(preprocess=preprocess, input_name="image" if in_graph else "input",
+                    input_layout=LAYOUTS[preprocess], outputs=["logits", "probs"] if in_graph else ["logits"],
+                    resize=RESIZE)
+    return card.model_copy(update={"export": export})
 
 
-def finish(path: Path, props: dict) -> None:
-    """Write ``props`` as metadata_props and drop the exporter's per-node debug metadata.
+def props(card: ModelCard) -> dict[str, str]:
+    """The card as ``metadata_props``: one prefixed key per top-level field, JSON values."""
+    return {PREFIX + k: json.dumps(v) for k, v in card.model_dump(mode="json").items()}
+
+
+def finish(path: Path, card: ModelCard) -> None:
+    """Write ``card`` as metadata_props and drop the exporter's per-node debug metadata.
 
     The exporter's ``pkg.torch.onnx.stack_trace`` and friends hold absolute paths of the exporting machine: a leak in
     a shipped model and the reason the same weights exported from two checkouts gave two different files.
@@ -47,8 +50,9 @@ def finish(path: Path, props: dict) -> None:
     keep = [p for p in model.metadata_props if not p.key.startswith(PREFIX)]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
-    for k, v in props.items():
-        model.metadata_props.add(key=PREFIX + k, value=json.dumps(v))
+    for k, v in props(card).items():
+        model.metadata_props.add(key=k, value=v)
     model.producer_name = "graftline"
-    model.doc_string = f"graftline image classifier: {len(props['classes'])} classes, input {props['input_layout']}"
+    layout = card.export.input_layout if card.export else LAYOUTS["float"]
+    model.doc_string = f"graftline image classifier: {card.num_classes} classes, input {layout}"
     onnx.save(model, str(path))

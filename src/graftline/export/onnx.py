@@ -17,7 +17,6 @@ and shipped as ``model.int8.onnx`` only when it pays (``export/quantize.py``).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 import warnings
@@ -34,6 +33,7 @@ from graftline.export.metadata import describe, finish
 from graftline.export.quantize import int8_if_it_pays
 from graftline.export.runtime import session, to_layout
 from graftline.models import weights
+from graftline.models.card import ModelCard, write_card
 from graftline.project import Project, atomic_dir
 from graftline.results import CheckResult, ExportResult
 
@@ -69,11 +69,11 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, opset
                           dynamic_shapes=({0: Dim("batch", min=1, max=65536)},), verbose=False)
 
 
-def _inputs(split, meta: dict) -> np.ndarray:
+def _inputs(split, card: ModelCard) -> np.ndarray:
     """A split in the graph's input layout (uint8 NHWC for in-graph preprocessing, else normalised floats)."""
-    xs = [to_layout(x.numpy(), meta) for x in batches(split.data)]
-    c, h, w = meta["input_size"]
-    empty = np.zeros((0, h, w, c), np.uint8) if meta["preprocess"] == "in_graph" else np.zeros((0, c, h, w), np.float32)
+    xs = [to_layout(x.numpy(), card) for x in batches(split.data)]
+    c, h, w = card.preprocess.input_size
+    empty = np.zeros((0, h, w, c), np.uint8) if card.export.preprocess == "in_graph" else np.zeros((0, c, h, w), np.float32)
     return np.concatenate(xs) if xs else empty
 
 
@@ -102,20 +102,20 @@ def run_export(p: ExportParams, proj: Project, seed: int) -> ExportResult:
     prepared, project_root, finetuned, out, metrics_path = (proj.prepared, proj.root, proj.arm("finetune", seed),
                                                             proj.exported, proj.export_json)
     _require_passed_check(proj.check_json)
-    model, meta = weights.load(finetuned / "model")
-    props = describe(meta, p.preprocess)
+    model, saved = weights.load(finetuned / "model")
+    card = describe(saved, p.preprocess)
     in_graph = p.preprocess == "in_graph"
-    module = InGraph(model, meta["mean"], meta["std"]).eval() if in_graph else model
-    test = load_split(prepared, project_root, "test", meta["in_chans"], meta["input_size"][1:])
+    module = InGraph(model, card.preprocess.mean, card.preprocess.std).eval() if in_graph else model
+    test = load_split(prepared, project_root, "test", card.in_chans, card.preprocess.size, card.preprocess)
     y = test.y.numpy()
-    x = _inputs(test, props)
-    c, h, w = meta["input_size"]
+    x = _inputs(test, card)
+    c, h, w = card.preprocess.input_size
     example = torch.zeros(2, h, w, c, dtype=torch.uint8) if in_graph else torch.zeros(2, c, h, w)
-    name = "image" if in_graph else "input"
+    name = card.export.input_name
     with atomic_dir(out) as tmp:
         t0 = time.perf_counter()
-        export_onnx(module, example, tmp / "model.onnx", p.opset, name, tuple(props["outputs"]))
-        finish(tmp / "model.onnx", props)
+        export_onnx(module, example, tmp / "model.onnx", p.opset, name, tuple(card.export.outputs))
+        finish(tmp / "model.onnx", card)
         export_s = time.perf_counter() - t0
         ref = _logits(module, x, in_graph)
         sess = session(tmp / "model.onnx")
@@ -126,18 +126,20 @@ def run_export(p: ExportParams, proj: Project, seed: int) -> ExportResult:
         onnx_acc = float((got.argmax(1) == y).mean()) if len(ref) else float("nan")
         int8 = None
         if p.int8 == "auto" and len(x):
-            train = load_split(prepared, project_root, "train", meta["in_chans"], meta["input_size"][1:])
-            int8 = int8_if_it_pays(tmp / "model.onnx", tmp / "model.int8.onnx", _inputs(train, props), x, y,
+            train = load_split(prepared, project_root, "train", card.in_chans, card.preprocess.size,
+                               card.preprocess)
+            int8 = int8_if_it_pays(tmp / "model.onnx", tmp / "model.int8.onnx", _inputs(train, card), x, y,
                                    p.int8_max_drop, p.threads)
             if int8["kept"]:
-                finish(tmp / "model.int8.onnx", {**props, "quantized": "int8 static QDQ, U8S8, per-channel"})
+                quantized = card.export.model_copy(update={"quantized": "int8 static QDQ, U8S8, per-channel"})
+                finish(tmp / "model.int8.onnx", card.model_copy(update={"export": quantized}))
         digest = hashlib.sha256((tmp / "model.onnx").read_bytes()).hexdigest()
-        (tmp / "model.json").write_text(json.dumps({**meta, **props, "onnx_sha256": digest}, indent=2))
+        write_card(tmp / "model.json", card)  # the ONNX file's own card (its hash is in metrics/export.json)
         result = ExportResult(
             parity_max_abs_diff=diff, top1_agreement=agree, parity_atol=p.parity_atol,
             passed=diff <= p.parity_atol and agree >= p.min_top1_agreement, test_images=len(y),
             onnx_test_acc=onnx_acc, export_seconds=round(export_s, 2), opset=p.opset, onnx_sha256=digest,
-            model_sha256=meta.get("weights_sha256"), data_hash=meta["data_hash"], preprocess=p.preprocess,
+            model_sha256=card.weights_sha256, data_hash=card.lineage.data_hash, preprocess=p.preprocess,
             int8=int8)
         result.write(metrics_path)
         if not result.passed:

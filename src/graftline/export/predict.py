@@ -1,8 +1,8 @@
 """``graftline predict``: image files, folders or a CSV -> top-k classes, with onnxruntime, numpy and PIL only.
 
 No torch is imported on this path (a test enforces it): a serving container needs the ONNX file and these three
-packages. The model's preprocessing is read from the ONNX file itself (``export/metadata.py``), so ``model.onnx``
-alone is enough; ``model.json`` beside it is not needed.
+packages. The model's card (preprocessing, class names) is read from the ONNX file itself (``export/metadata.py``), so
+``model.onnx`` alone is enough; ``model.json`` beside it is not needed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import DataError, ModelError
 from graftline.export.runtime import metadata, model_input, probabilities, session
+from graftline.models.card import ModelCard
 
 
 def expand(inputs: list[Path]) -> list[Path]:
@@ -44,29 +45,27 @@ def predict(model_dir: Path, images: list[Path], top_k: int = 1, batch_size: int
     if not onnx_path.is_file():
         raise ModelError(f"{onnx_path}: no ONNX model; run `graftline export` (or `dvc repro`).")
     sess = session(onnx_path)
-    meta = metadata(sess)
-    if "classes" not in meta:
-        raise ModelError(f"{onnx_path} carries no graftline metadata (exported by an older graftline?); re-run "
-                         "`graftline export`.")
+    card = metadata(sess, onnx_path)
+    names = card.label_names or [str(j) for j in range(card.num_classes)]
     files = expand(images)
     out = []
     for i in range(0, len(files), batch_size):
         chunk = files[i: i + batch_size]
         try:
-            x = model_input(chunk, meta)
+            x = model_input(chunk, card)
         except Exception as exc:  # noqa: BLE001 - name the file that failed
-            bad = next((f for f in chunk if not _decodes(f, meta)), chunk[0])
+            bad = next((f for f in chunk if not _decodes(f, card)), chunk[0])
             raise DataError(f"{bad}: cannot decode image ({type(exc).__name__}: {exc}).") from None
         for path, p in zip(chunk, probabilities(sess, x)):
             order = np.argsort(-p)[:top_k]
             out.append({"image": str(path),
-                        "predictions": [{"label": meta["classes"][j], "prob": float(p[j])} for j in order]})
+                        "predictions": [{"label": names[j], "prob": float(p[j])} for j in order]})
     return out
 
 
-def _decodes(path: Path, meta: dict) -> bool:
+def _decodes(path: Path, card: ModelCard) -> bool:
     try:
-        model_input([path], meta)
+        model_input([path], card)
         return True
     except Exception:  # noqa: BLE001
         return False

@@ -1,9 +1,9 @@
 """Serving without torch: an onnxruntime session, the model's self-description, and its input from image files.
 
 Everything here needs onnxruntime, numpy and PIL only (``graftline predict`` in a serving container). The ONNX file
-describes itself (``metadata_props``, written by ``export.metadata``): classes, mean/std, input layout and size,
-channels, resize interpolation, colour policy and lineage. Images go through ``data.images.load_image``, the one
-decode + colour policy + resize path the model was trained with.
+describes itself with its model card (``metadata_props``, written by ``export.metadata``): class names,
+preprocessing (size, channels, mean/std, colour policy, pixel bound), input layout and lineage. Images go through
+``data.images.load_image``, the one decode + colour policy + resize path the model was trained with.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from graftline.data.images import load_image
+from graftline.models.card import ModelCard, parse_card
 
 PREFIX = "graftline."
 
@@ -29,8 +30,9 @@ def session(path: Path, threads: int | None = None):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def metadata(sess) -> dict:
-    """The model's self-description, decoded (JSON values back to lists/numbers)."""
+def metadata(sess, where: str | Path = "the ONNX model") -> ModelCard:
+    """The model's card, read back from its ``metadata_props``; a ModelError naming ``where`` and the fix when the
+    file carries none, or an old (unversioned) one."""
     raw = sess.get_modelmeta().custom_metadata_map
     out = {}
     for k, v in raw.items():
@@ -39,23 +41,24 @@ def metadata(sess) -> dict:
                 out[k[len(PREFIX):]] = json.loads(v)
             except json.JSONDecodeError:
                 out[k[len(PREFIX):]] = v
-    return out
+    return parse_card(out, where)
 
 
-def model_input(images: list[Path], meta: dict) -> np.ndarray:
-    """Files -> the ONNX input the metadata asks for: normalised float32 NCHW, or uint8 NHWC (in-graph)."""
-    c, h, w = meta["input_size"]
-    arrays = [load_image(p, c, (h, w), meta.get("color_mode", "auto"), meta.get("max_pixels")) for p in images]
+def model_input(images: list[Path], card: ModelCard) -> np.ndarray:
+    """Files -> the ONNX input the card asks for: normalised float32 NCHW, or uint8 NHWC (in-graph)."""
+    pre = card.preprocess
+    c, h, w = pre.input_size
+    arrays = [load_image(p, c, (h, w), pre.color_mode, pre.max_pixels) for p in images]
     x = np.stack(arrays) if arrays else np.zeros((0, c, h, w), np.float32)
-    return to_layout(x, meta)
+    return to_layout(x, card)
 
 
-def to_layout(x: np.ndarray, meta: dict) -> np.ndarray:
-    """float32 [N, C, H, W] in [0, 1] -> what the graph takes (see ``metadata``'s ``input_layout``)."""
-    if meta.get("preprocess") == "in_graph":
+def to_layout(x: np.ndarray, card: ModelCard) -> np.ndarray:
+    """float32 [N, C, H, W] in [0, 1] -> what the graph takes (the card's ``export.input_layout``)."""
+    if card.export is not None and card.export.preprocess == "in_graph":
         return np.ascontiguousarray(np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
-    mean = np.asarray(meta["mean"], np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(meta["std"], np.float32).reshape(1, -1, 1, 1)
+    mean = np.asarray(card.preprocess.mean, np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(card.preprocess.std, np.float32).reshape(1, -1, 1, 1)
     return ((x - mean) / std).astype(np.float32)
 
 

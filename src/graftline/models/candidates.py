@@ -12,7 +12,7 @@ Loading never unpickles code: safetensors, or ``torch.load(weights_only=True)``,
 carries a payload before anything in it runs.
 
 Every candidate keeps its own source head (LEEP and NCE score with it) and its own preprocessing: the timm data
-config (input size, channels, mean, std) or the zoo model's JSON.
+config (input size, channels, mean, std, interpolation, crop_pct) or the zoo model's card.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 
 from graftline.errors import ModelError
 from graftline.models import weights
+from graftline.models.card import Lineage, ModelCard, Preprocess
 from graftline.models.hub import hub_cache_hint, hub_miss_line, hub_offline, hub_weights_file
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
@@ -99,29 +100,30 @@ def _rel(path: str | Path, root: Path) -> str:
         return p.as_posix()
 
 
-def load(c: Candidate, project_root: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Build the candidate with its source head, in eval mode, and describe it.
+def load(c: Candidate, project_root: Path) -> tuple[torch.nn.Module, ModelCard]:
+    """Build the candidate with its source head, in eval mode, and its model card.
 
-    The description has the saved-model contract's keys (architecture, model_kwargs, num_classes, in_chans,
-    input_size, mean, std, classes — None when the source classes are unnamed) plus ``weights_sha256``.
+    A zoo or graftline file candidate's card is its saved one; a hub or plain-weights candidate's is made from
+    timm's data config (``_preprocess``), with ``weights_sha256`` the digest of its weights and no data lineage.
     Raises ModelError naming the candidate and the fix.
     """
     try:
         if c.kind == "zoo":
-            model, meta = weights.load(project_root / c.ref)
+            model, card = weights.load(project_root / c.ref)
         elif c.kind == "hub":
-            model, meta = _load_hub(c)
+            model, card = _load_hub(c)
         else:
-            model, meta = _load_file(c, project_root / c.ref)
+            model, card = _load_file(c, project_root / c.ref)
     except ModelError as exc:
         raise ModelError(f"candidate {c.name}: {exc}") from None
     model.eval()
-    return model, meta
+    return model, card
 
 
-def _data_config(model: torch.nn.Module, c: Candidate, in_chans: int | None) -> tuple[list[int], list[float], list[float]]:
-    """The candidate's preprocessing: timm's data config, overridden by the candidate's own keys, with as many
-    channels as the weights' first layer has (a 1-channel model gets the mean of timm's RGB statistics)."""
+def _preprocess(model: torch.nn.Module, c: Candidate, in_chans: int | None) -> Preprocess:
+    """The candidate's preprocessing: timm's data config (input size, mean, std, interpolation, crop_pct, crop_mode),
+    overridden by the candidate's own keys, with as many channels as the weights' first layer has (a 1-channel model
+    gets the mean of timm's RGB statistics)."""
     import timm.data
 
     cfg = timm.data.resolve_model_data_config(model)
@@ -133,14 +135,14 @@ def _data_config(model: torch.nn.Module, c: Candidate, in_chans: int | None) -> 
         mean = [sum(mean) / len(mean)] * size[0]
     if len(std) != size[0]:
         std = [sum(std) / len(std)] * size[0]
-    return size, mean, std
+    return Preprocess(input_size=size, mean=mean, std=std, interpolation=cfg.get("interpolation", "bilinear"),
+                      crop_pct=cfg.get("crop_pct", 1.0), crop_mode=cfg.get("crop_mode", "center"))
 
 
-def _describe(model: torch.nn.Module, c: Candidate, architecture: str, digest: str, in_chans: int | None = None) -> dict:
-    size, mean, std = _data_config(model, c, in_chans)
-    return {"architecture": architecture, "model_kwargs": dict(c.model_kwargs), "num_classes": model.num_classes,
-            "in_chans": size[0], "input_size": size, "mean": mean, "std": std, "classes": None,
-            "source": c.name, "weights_sha256": digest}
+def _card(model: torch.nn.Module, c: Candidate, architecture: str, digest: str, in_chans: int | None = None) -> ModelCard:
+    pre = _preprocess(model, c, in_chans)
+    return ModelCard(architecture=architecture, model_kwargs=dict(c.model_kwargs), num_classes=model.num_classes,
+                     in_chans=pre.input_size[0], preprocess=pre, lineage=Lineage(source=c.name), weights_sha256=digest)
 
 
 def state_digest(state: dict[str, torch.Tensor]) -> str:
@@ -153,7 +155,7 @@ def state_digest(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def _load_hub(c: Candidate) -> tuple[torch.nn.Module, dict]:
+def _load_hub(c: Candidate) -> tuple[torch.nn.Module, ModelCard]:
     import timm
 
     name = c.ref
@@ -171,42 +173,42 @@ def _load_hub(c: Candidate) -> tuple[torch.nn.Module, dict]:
             f"the weights of {name!r} are not in the Hugging Face cache and cannot be downloaded "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). Fix: "
             f"{hub_cache_hint(name)}; or list the weights as a file: candidate.") from None
-    return model, _describe(model, c, name, state_digest(model.state_dict()))
+    return model, _card(model, c, name, state_digest(model.state_dict()))
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from safetensors or a weights-only torch pickle. Never runs code from the file."""
+    """A state dict from safetensors or a weights-only torch pickle, through timm's ``load_state_dict``: it unwraps
+    ``state_dict_ema`` / ``model_ema`` / ``state_dict`` / ``model`` and strips DDP and torch.compile prefixes
+    (``clean_state_dict``). Never runs code from the file (``weights_only=True``)."""
+    from timm.models import load_state_dict
+
     if not path.is_file():
         raise ModelError(f"{path}: weights file not found.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as exc:  # noqa: BLE001 - safetensors' SafetensorError
-            raise ModelError(f"{path}: not a readable safetensors file ({exc}).") from None
     if path.suffix not in WEIGHT_SUFFIXES:
         raise ModelError(f"{path}: unknown weights format {path.suffix!r}; use one of {', '.join(WEIGHT_SUFFIXES)}.")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+        obj = load_state_dict(str(path), device="cpu", weights_only=True)
+    except RuntimeError as exc:
+        if not isinstance(exc.__cause__, pickle.UnpicklingError):  # timm re-raises torch's weights-only refusal
+            raise ModelError(f"{path}: not a readable torch weights file ({exc}).") from None
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise ModelError(
             f"{path}: refused to load — the file is a pickle that needs more than tensors to unpickle, which can run "
             f"arbitrary code, so graftline only loads weights ({first}). Fix: if you trust the file, convert it once "
             "with `safetensors.torch.save_file(torch.load(path, weights_only=False)['state_dict'], 'model.safetensors')` "
             "and list the .safetensors instead.") from None
-    except Exception as exc:  # noqa: BLE001 - truncated or not a torch file at all
-        raise ModelError(f"{path}: not a readable torch weights file ({type(exc).__name__}: {exc}).") from None
-    for key in ("state_dict", "model", "model_state_dict"):  # common checkpoint wrappers
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
+    except Exception as exc:  # noqa: BLE001 - truncated, not a torch file, safetensors' SafetensorError
+        kind = "safetensors" if path.suffix == ".safetensors" else "torch weights"
+        raise ModelError(f"{path}: not a readable {kind} file ({type(exc).__name__}: {exc}).") from None
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelError(f"{path}: holds no state dict of tensors (found {type(obj).__name__}).")
-    return {k.removeprefix("module."): v for k, v in obj.items()}  # DDP-saved checkpoints
+        found = f"keys {', '.join(map(str, list(obj)[:6]))}" if isinstance(obj, dict) else type(obj).__name__
+        raise ModelError(f"{path}: holds no state dict of tensors (found {found}). timm reads a bare state dict or "
+                         "one under state_dict_ema, model_ema, state_dict or model; save the state dict alone "
+                         "(`safetensors.torch.save_file(state_dict, 'model.safetensors')`).")
+    return obj
 
 
-def _load_file(c: Candidate, path: Path) -> tuple[torch.nn.Module, dict]:
+def _load_file(c: Candidate, path: Path) -> tuple[torch.nn.Module, ModelCard]:
     stem = path.parent / path.name.removesuffix(".safetensors") if path.suffix == ".safetensors" else path
     if c.architecture is None:
         if (stem.parent / f"{stem.name}.json").is_file():  # a graftline saved model
@@ -215,7 +217,7 @@ def _load_file(c: Candidate, path: Path) -> tuple[torch.nn.Module, dict]:
                          f"{{file: {path}, architecture: <timm name>}} in select.candidates.")
     state = read_state_dict(path)
     model, in_chans = _build_for_state(c.architecture, state, c.model_kwargs, path)
-    return model, _describe(model, c, c.architecture, hashlib.sha256(path.read_bytes()).hexdigest(), in_chans)
+    return model, _card(model, c, c.architecture, hashlib.sha256(path.read_bytes()).hexdigest(), in_chans)
 
 
 def _build_for_state(architecture: str, state: dict, model_kwargs: dict, path: Path) -> tuple[torch.nn.Module, int]:

@@ -29,20 +29,20 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from graftline.errors import ModelError
 from graftline.models import weights
 from graftline.models.candidates import read_state_dict
+from graftline.models.card import Lineage, ModelCard, Preprocess
 
 BN_SHIFT_LIMIT = 1.0  # running standard deviations; see the module docstring for the measured margins
 SAMPLE_PHOTOS = ("china.jpg", "flower.jpg")  # shipped inside scikit-learn, so the check runs offline
 
 
 def import_weights(path: Path, architecture: str, out: Path, num_classes: int | None = None,
-                   check_statistics: bool = True) -> dict[str, Any]:
+                   check_statistics: bool = True) -> ModelCard:
     """Import ``path`` as timm's ``architecture`` into ``out.safetensors`` + ``out.json``; return the card.
 
     ``num_classes``: None keeps the file's head (its size is read from the file), 0 drops it (a backbone); any
@@ -60,8 +60,7 @@ def import_weights(path: Path, architecture: str, out: Path, num_classes: int | 
     if num_classes == 0 and model.num_classes:
         model.reset_classifier(0)
     card = _card(architecture, model, path, digest)
-    card["weights_sha256"] = weights.save(Path(out), model, card)
-    return card
+    return card.model_copy(update={"weights_sha256": weights.save(Path(out), model, card)})
 
 
 def _read(path: Path, architecture: str) -> dict[str, torch.Tensor]:
@@ -211,9 +210,9 @@ def bn_shift(model: torch.nn.Module) -> dict[str, float] | None:
     return shift
 
 
-def _card(architecture: str, model: torch.nn.Module, path: Path, digest: str) -> dict[str, Any]:
-    """The imported model's card, with the saved-model contract's keys (models/weights.py) plus timm's
-    preprocessing for the architecture and the source file's hash. The one place to switch to a typed card."""
+def _card(architecture: str, model: torch.nn.Module, path: Path, digest: str) -> ModelCard:
+    """The imported model's card (models/card.py): timm's preprocessing for the architecture, ImageNet's class names
+    when the head is timm's, and the source file's hash."""
     import timm.data
 
     cfg = timm.data.resolve_data_config({}, model=model)
@@ -225,9 +224,9 @@ def _card(architecture: str, model: torch.nn.Module, path: Path, digest: str) ->
         info = timm.data.ImageNetInfo(subset)
         if info.num_classes() == model.num_classes:
             classes = [info.index_to_description(i) for i in range(model.num_classes)]
-    return {"architecture": architecture, "model_kwargs": {}, "num_classes": int(model.num_classes),
-            "in_chans": in_chans, "input_size": [int(v) for v in cfg["input_size"]],
-            "mean": [float(v) for v in cfg["mean"]], "std": [float(v) for v in cfg["std"]], "classes": classes,
-            "source": f"import:{path.name}", "data_hash": None, "params_hash": None,
-            "interpolation": cfg["interpolation"], "crop_pct": float(cfg["crop_pct"]),
-            "source_weights_sha256": digest}
+    pre = Preprocess(input_size=[int(v) for v in cfg["input_size"]], mean=[float(v) for v in cfg["mean"]],
+                     std=[float(v) for v in cfg["std"]], interpolation=cfg["interpolation"],
+                     crop_pct=float(cfg["crop_pct"]), crop_mode=cfg.get("crop_mode", "center"))
+    return ModelCard(architecture=architecture, num_classes=int(model.num_classes), in_chans=in_chans,
+                     label_names=classes, preprocess=pre,
+                     lineage=Lineage(source=f"import:{path.name}", source_weights_sha256=digest))

@@ -21,6 +21,7 @@ from graftline.data.augment import augment_batch
 from graftline.data.dataset import ImageDataset
 from graftline.data.images import normalize
 from graftline.eval.logits import batches, device_of
+from graftline.models.card import ModelCard
 
 CACHE_VERSION = 1  # bump when what is extracted changes
 
@@ -63,30 +64,32 @@ def extract(model: torch.nn.Module, data, mean, std, batch_size: int = 256, view
     return f, (np.concatenate(logits) if has_head and logits else None)
 
 
-def cache_key(weights_sha256: str, target: Target, meta: dict, views: int) -> str:
+def cache_key(weights_sha256: str, target: Target, card: ModelCard, views: int) -> str:
+    pre = card.preprocess
     payload = {"v": CACHE_VERSION, "weights": weights_sha256, "images": hashlib.sha256("\n".join(target.sha256).encode()).hexdigest(),
-               "in_chans": meta["in_chans"], "size": list(meta["input_size"]), "mean": list(meta["mean"]),
-               "std": list(meta["std"]), "views": views, "color_mode": target.color_mode}
+               "in_chans": card.in_chans, "size": list(pre.input_size), "mean": list(pre.mean), "std": list(pre.std),
+               "interpolation": pre.interpolation, "crop_pct": pre.crop_pct, "crop_mode": pre.crop_mode,
+               "views": views, "color_mode": target.color_mode}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def candidate_features(model: torch.nn.Module, meta: dict, target: Target, views: int, batch_size: int,
+def candidate_features(model: torch.nn.Module, card: ModelCard, target: Target, views: int, batch_size: int,
                        cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Features and source logits of ``target`` (all views) through ``model``: (features, logits, from_cache)."""
     path = None
     if cache_dir is not None:
-        path = cache_dir / f"{cache_key(meta['weights_sha256'], target, meta, views)}.npz"
+        path = cache_dir / f"{cache_key(card.weights_sha256, target, card, views)}.npz"
         if path.is_file():
             try:
                 with np.load(path) as z:
                     return z["features"], (z["logits"] if "logits" in z.files else None), True
             except (OSError, ValueError, KeyError):  # a damaged entry is recomputed, never trusted
                 path.unlink(missing_ok=True)
-    data = ImageDataset(Path(target.root), list(target.paths), torch.tensor(target.labels), meta["in_chans"],
-                        tuple(meta["input_size"][1:]), color_mode=target.color_mode, max_pixels=target.max_pixels)
+    data = ImageDataset(Path(target.root), list(target.paths), torch.tensor(target.labels), card.in_chans,
+                        card.preprocess.size, color_mode=target.color_mode, max_pixels=target.max_pixels)
     if torch.cuda.is_available():
         model.to("cuda")
-    feats, logits = extract(model, data, meta["mean"], meta["std"], batch_size, views)
+    feats, logits = extract(model, data, card.preprocess.mean, card.preprocess.std, batch_size, views)
     if path is not None:
         from graftline.project import write_bytes_atomic
         import io

@@ -48,7 +48,7 @@ def score_candidate(cand: dict, target: Target, settings: dict) -> dict:
     c = Candidate.from_dict(cand)
     t0 = time.perf_counter()
     try:
-        model, meta = load(c, Path(settings["project_root"]))
+        model, card = load(c, Path(settings["project_root"]))
     except ModelError as exc:
         if settings["skip_unloadable"]:
             return {"candidate": c.name, "skipped": str(exc)}
@@ -56,16 +56,17 @@ def score_candidate(cand: dict, target: Target, settings: dict) -> dict:
     t_load = time.perf_counter()
     views = settings["views"]
     cache = Path(settings["cache_dir"]) if settings["cache_dir"] else None
-    feats, logits, cached = candidate_features(model, meta, target, views, settings["batch_size"], cache)
+    feats, logits, cached = candidate_features(model, card, target, views, settings["batch_size"], cache)
     t_feat = time.perf_counter()
     labels = np.tile(np.asarray(target.labels), views)
     scores = score_features(feats, logits, labels, settings["estimator_options"])
     t_score = time.perf_counter()
     return {
-        "candidate": c.name, "kind": c.kind, "architecture": meta["architecture"], "feature_dim": int(feats.shape[1]),
+        "candidate": c.name, "kind": c.kind, "architecture": card.architecture, "feature_dim": int(feats.shape[1]),
         "source_classes": int(logits.shape[1]) if logits is not None else None,
-        "preprocessing": {"input_size": list(meta["input_size"]), "mean": list(meta["mean"]), "std": list(meta["std"])},
-        "weights_sha256": meta["weights_sha256"], "spec": cand, **scores,
+        "preprocessing": {"input_size": list(card.preprocess.input_size), "mean": list(card.preprocess.mean),
+                          "std": list(card.preprocess.std)},
+        "weights_sha256": card.weights_sha256, "spec": cand, **scores,
         "_timing": {"load_s": t_load - t0, "features_s": t_feat - t_load, "scoring_s": t_score - t_feat,
                     "features_cached": cached},
     }

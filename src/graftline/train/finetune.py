@@ -17,12 +17,13 @@ from dataclasses import replace
 import torch
 
 from graftline.config import FinetuneParams, section_hash
-from graftline.data.dataset import load_split
+from graftline.data.dataset import data_policy, load_split
 from graftline.errors import ModelError
 from graftline.eval import forgetting as forgetting_
 from graftline.eval.forgetting import source_eval_set
 from graftline.models import weights
 from graftline.models.candidates import Candidate, load as load_candidate
+from graftline.models.card import Lineage, ModelCard
 from graftline.models.heads import head_param_names
 from graftline.project import Project, atomic_dir
 from graftline.results import SelectionReport, TrainResult
@@ -35,7 +36,7 @@ from graftline.train.recipe import Hooks, Recipe
 from graftline.train.strategies import run_strategy
 
 
-def init_model(pretrained: torch.nn.Module | None, src_meta: dict, num_classes: int,
+def init_model(pretrained: torch.nn.Module | None, src_card: ModelCard, num_classes: int,
                zero_init_head: bool) -> torch.nn.Module:
     """The starting point of an arm: the pretrained body with a new head, or the same architecture from scratch.
 
@@ -47,7 +48,7 @@ def init_model(pretrained: torch.nn.Module | None, src_meta: dict, num_classes: 
         model = pretrained
         model.reset_classifier(num_classes)  # a new head for the target classes
     else:
-        model = weights.create(src_meta["architecture"], num_classes, src_meta["in_chans"], src_meta["model_kwargs"])
+        model = weights.create(src_card.architecture, num_classes, src_card.in_chans, src_card.model_kwargs)
     if zero_init_head:
         head = model.get_classifier()
         for t in head.parameters():
@@ -86,50 +87,48 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, proj: Project,
     dist.init()
     selection = SelectionReport.read(selection_path)
     source = selection.selected
-    model, src_meta = load_candidate(Candidate.from_dict(selection.selected_spec.model_dump()), project_root)
-    size = src_meta["input_size"][1:]
-    train = load_split(prepared, project_root, "train", src_meta["in_chans"], size)
-    val = load_split(prepared, project_root, "val", src_meta["in_chans"], size)
+    model, src_card = load_candidate(Candidate.from_dict(selection.selected_spec.model_dump()), project_root)
+    size = src_card.preprocess.size
+    train = load_split(prepared, project_root, "train", src_card.in_chans, size)
+    val = load_split(prepared, project_root, "val", src_card.in_chans, size)
     classes, dmeta = train.classes, train.meta
-    mean, std = src_meta["mean"], src_meta["std"]
+    mean, std = src_card.preprocess.mean, src_card.preprocess.std
     strategy = p.strategy if pretrained else "full"  # scratch has nothing to probe, protect or unfreeze
     source_model = copy.deepcopy(model) if pretrained else None
-    src = source_eval_set(src_meta, project_root, size) if pretrained else None
+    src = source_eval_set(src_card, project_root, size) if pretrained else None
     torch.manual_seed(seed)
-    model = init_model(model if pretrained else None, src_meta, len(classes), p.zero_init_head)
+    model = init_model(model if pretrained else None, src_card, len(classes), p.zero_init_head)
     arm_p = p if pretrained else p.model_copy(update={"regularizer": "none"})
     penalty = _penalty(arm_p, model, source_model, src, mean, std, source, seed) if pretrained else None
     recipe = _recipe(p, lr, seed)
     if regularizers.REGISTRY[arm_p.regularizer].replaces_weight_decay:
         recipe = replace(recipe, weight_decay=0.0)  # e.g. L2-SP replaces weight decay (see regularizers.py)
     ckpt_dir = project_root / "checkpoints" / arm / f"seed-{seed}"
-    fingerprint = _fingerprint(arm, arm_p, lr, seed, dmeta["data_hash"], src_meta.get("weights_sha256"))
+    fingerprint = _fingerprint(arm, arm_p, lr, seed, dmeta["data_hash"], src_card.weights_sha256)
     curves = Curves(live_dir, p.probe_steps if strategy == "lp_ft" else 0)
     hooks = Hooks(penalty=penalty, on_eval=curves, fingerprint=fingerprint, desc=arm)
     result, facts = run_strategy(strategy, model, FitData(train.data, val.data, mean, std), recipe, _probe_recipe(p, seed),
                                  hooks, ckpt_dir if p.resume else None, layer_decay=p.layer_decay,
                                  unfreeze_every=p.unfreeze_every)
     forgetting = forgetting_.measure(source_model, model, src, mean, std) if src is not None else None
-    meta = {
-        "architecture": src_meta["architecture"], "model_kwargs": src_meta["model_kwargs"],
-        "num_classes": len(classes), "in_chans": src_meta["in_chans"], "input_size": src_meta["input_size"],
-        "mean": mean, "std": std, "classes": classes, "source": source if pretrained else "scratch",
-        "data_hash": dmeta["data_hash"], "params_hash": section_hash(p.model_copy(update={"lr": lr})),
-        "init": "pretrained" if pretrained else "scratch", "source_weights_sha256": src_meta.get("weights_sha256"),
-        "strategy": strategy, "regularizer": arm_p.regularizer,
-        "color_mode": dmeta.get("color_mode", "auto"),
-    }
+    card = ModelCard(
+        architecture=src_card.architecture, model_kwargs=src_card.model_kwargs, num_classes=len(classes),
+        in_chans=src_card.in_chans, label_names=classes, preprocess=src_card.preprocess.for_data(*data_policy(dmeta)),
+        lineage=Lineage(source=source if pretrained else "scratch", data_hash=dmeta["data_hash"],
+                        params_hash=section_hash(p.model_copy(update={"lr": lr})),
+                        source_weights_sha256=src_card.weights_sha256, init="pretrained" if pretrained else "scratch",
+                        strategy=strategy, regularizer=arm_p.regularizer))
     summary = TrainResult(
         val_acc=result.best_val_acc if p.keep_best else result.final_val_acc, best_val_acc=result.best_val_acc,
         seed=seed, best_step=result.best_step, kept_step=result.kept_step, steps=p.steps, steps_done=result.steps_done,
         stopped_early=result.stopped_early, lr=lr, strategy=strategy, regularizer=arm_p.regularizer,
         train_images=len(train), val_images=len(val), seconds=round(result.seconds, 2),
-        resumed_from_step=result.resumed_from, processes=dist.world_size(), init=meta["init"],
-        source=meta["source"], forgetting=forgetting, **{k: v for k, v in facts.items() if k != "strategy"})
+        resumed_from_step=result.resumed_from, processes=dist.world_size(), init=card.lineage.init,
+        source=card.lineage.source, forgetting=forgetting, **{k: v for k, v in facts.items() if k != "strategy"})
     if not dist.is_main():
         return summary
     with atomic_dir(out) as tmp:
-        summary.model_sha256 = weights.save(tmp / "model", model, meta)
+        summary.model_sha256 = weights.save(tmp / "model", model, card)
     live = {k: v for k, v in summary.model_dump().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     curves.close({**live, **({"forgetting": forgetting["forgetting"]} if forgetting else {})})
     summary.write(proj.arm_metrics(arm, seed))

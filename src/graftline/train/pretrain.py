@@ -33,6 +33,7 @@ from graftline.data.dataset import ArrayData
 from graftline.errors import DataError
 from graftline.eval.logits import accuracy
 from graftline.models import weights
+from graftline.models.card import Lineage, ModelCard, Preprocess, SourceEval
 from graftline.models.zoo import load_source
 from graftline.project import atomic_dir, write_json_atomic
 from graftline.results import ZooCandidate, ZooResult
@@ -87,15 +88,13 @@ def _train_candidate(p: ZooParams, i: int, sources_dir: Path, tmp: Path, project
         Hooks(desc=f"zoo {cand.id}" if bar else None, on_eval=report))
     eval_acc = accuracy(model, src["x_eval"], src["y_eval"], mean, std)
     seconds = time.perf_counter() - t0
-    meta = {
-        "architecture": cand.architecture, "model_kwargs": cand.model_kwargs,
-        "num_classes": len(src["classes"]), "in_chans": 1, "input_size": [1, *size],
-        "mean": mean, "std": std, "classes": src["classes"], "source": f"zoo:{cand.id}",
-        "data_hash": src["hash"], "params_hash": section_hash(p),
-        "source_eval": {"data": src_path.resolve().relative_to(project_root.resolve()).as_posix(),
-                        "split": "eval", "accuracy": eval_acc},
-    }
-    digest = weights.save(tmp / cand.id, model, meta)
+    card = ModelCard(
+        architecture=cand.architecture, model_kwargs=cand.model_kwargs, num_classes=len(src["classes"]), in_chans=1,
+        label_names=src["classes"], preprocess=Preprocess(input_size=[1, *size], mean=mean, std=std),
+        lineage=Lineage(source=f"zoo:{cand.id}", data_hash=src["hash"], params_hash=section_hash(p),
+                        source_eval=SourceEval(data=src_path.resolve().relative_to(project_root.resolve()).as_posix(),
+                                               split="eval", accuracy=eval_acc)))
+    digest = weights.save(tmp / cand.id, model, card)
     row = ZooCandidate(id=cand.id, architecture=cand.architecture, domain=cand.domain,
                        source_eval_accuracy=eval_acc, weights_sha256=digest)
     return row, {"train_seconds": round(seconds, 2), "source_eval_accuracy": eval_acc}
