@@ -115,11 +115,6 @@ def make_project(path: Path, overrides: dict | None = None, dvc_init: bool = Tru
     return path
 
 
-@pytest.fixture
-def tiny_project(tmp_path: Path) -> Path:
-    return make_project(tmp_path / "proj", TINY)
-
-
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns xdist_group marks into the "@group" node ids
 def pytest_collection_modifyitems(config, items):
     """Everything under tests/integration is slow (real pipelines): `make test-fast` (-m "not slow") skips it.
