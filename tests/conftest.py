@@ -129,5 +129,7 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST)))  # stable: the rest keep their order
 
 
-# The modules that take longest alone (docs/development.md), longest first.
-LONGEST = ("test_prefect_server.py", "test_resume_ddp.py", "test_own_images.py", "test_flow.py")
+# The modules that take longest alone (docs/development.md), longest first; the Prefect-server test's worker builds
+# the tiny project meanwhile the other starts the own-images tutorial, which makes its own project (no wait).
+LONGEST = ("test_prefect_server.py", "test_own_images.py", "test_dvc_pipeline.py", "test_resume_ddp.py",
+           "test_adapt_pipeline.py", "test_dvc_registry.py", "test_flow.py", "test_select.py")
