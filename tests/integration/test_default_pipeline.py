@@ -1,6 +1,8 @@
 """The embedded default, end to end, as `make run` runs it: the claims the README makes hold.
 
-Slow (about 6 minutes on 2 cores, 8 in `make test` beside the other worker): it trains the real zoo and both arms with the shipped params.yaml.
+`make test-claims` only (nightly and before a release; deselected by default, marker ``claims``): about 6 minutes
+on 2 cores, it trains the real zoo and both arms with the shipped params.yaml. `make test` checks in seconds that
+the committed metrics/run.json is the run of the committed code and makes these claims (test_claims_current.py).
 """
 
 import json
@@ -10,7 +12,7 @@ import pytest
 
 from tests.conftest import dvc, graftline, make_project
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.claims]
 
 
 def test_default_pipeline_shows_transfer_helps(tmp_path: Path):

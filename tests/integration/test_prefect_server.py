@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, REPO, TINY, make_project
+from tests.conftest import BIN, REPO, TINY, deep_update, write_params
+from tests.integration.conftest import copy_of
 
 pytestmark = pytest.mark.slow
 POOL = "graftline-process"
@@ -74,12 +75,13 @@ def server(tmp_path: Path):
         log.close()
 
 
-def test_deployment_runs_two_overlapping_runs_one_after_the_other(server, tmp_path: Path):
+def test_deployment_runs_two_overlapping_runs_one_after_the_other(server, tiny_git_repo, tmp_path: Path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, \
         FlowRunFilterId
 
-    project = make_project(tmp_path / "proj", TINY)
+    project = copy_of(tiny_git_repo, tmp_path / "proj")  # the reproduced tiny project with a new transfer lr:
+    write_params(project, deep_update(TINY, {"finetune": {"lr": 0.0023}}))  # finetune@*, check, export, report rerun
     _prefect("work-pool", "create", POOL, "--type", "process", env=server)
     _prefect("--no-prompt", "deploy", "--all", env=server)
     with get_client(sync_client=True) as client:

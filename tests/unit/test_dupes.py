@@ -1,7 +1,5 @@
 """Near-duplicate search by multi-index hashing returns exactly the all-pairs answer, without N^2 work."""
 
-import time
-
 import numpy as np
 import pytest
 
@@ -37,16 +35,15 @@ def test_multi_index_equals_brute_force(d):
     assert any(x > 0 for *_, x in fast) or d == 0  # planted near (not only identical) pairs were found
 
 
-def test_multi_index_grows_slower_than_n_squared():
-    """8x the hashes: all-pairs work grows 64x; the index (linear terms + N^2 / 2^13 candidates at d=4) far less."""
-    def best_of_3(hashes):
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            near_pairs(hashes, 4)
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
-    small, large = planted(10000, 1, near=100), planted(80000, 2, near=800)
-    ratio = best_of_3(large) / best_of_3(small)
-    assert ratio < 25, ratio
+def test_multi_index_compares_far_fewer_than_all_pairs():
+    """At d=4 the 64 bits make 5 blocks of ~13 bits: random hashes share a block value with probability ~2^-13, so
+    the index verifies about 5 N^2 / 2^14 pairs (plus the planted ones), not the N^2 / 2 of all pairs. The count is
+    the work itself, so this holds on any machine (the timing lives in benchmarks/dupes_scaling.py)."""
+    n = 40000
+    stats: dict = {}
+    pairs = near_pairs(planted(n, 2, near=400), 4, stats)
+    assert len(pairs) >= 300  # the planted near pairs and clumps were found...
+    assert len(pairs) <= stats["compared"] < n**2 / 1000, stats  # ...by verifying a small fraction of all pairs
+    small: dict = {}
+    near_pairs(planted(400, 3), 4, small)  # under one brute-force block: every pair is compared, and counted
+    assert small["compared"] == 380 * 379 // 2  # 400 rows, 20 of them without a hash (left out)

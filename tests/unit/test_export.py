@@ -15,6 +15,7 @@ from graftline.config import DataParams, ExportParams
 from graftline.data.prepare import run_prepare
 from graftline.export.onnx import export_onnx, run_export
 from graftline.project import Project
+from graftline.export.quantize import decide_int8
 from graftline.export.runtime import metadata, session
 from graftline.models import weights
 from graftline.models.card import Lineage, ModelCard, Preprocess, load_card
@@ -117,17 +118,28 @@ def test_the_onnx_file_describes_itself_and_matches_torch(trained: Path, preproc
         assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
 
-def test_int8_is_kept_only_with_its_measured_reason(trained: Path):
+@pytest.mark.parametrize("ms, acc, kept, says", [
+    ({"fp32": 3.0, "int8": 2.0}, {"fp32": 0.900, "int8": 0.895}, True, "kept: 1.50x faster"),  # -0.5 pt: within 1
+    ({"fp32": 1.8, "int8": 2.0}, {"fp32": 0.900, "int8": 0.900}, False, "refused: not faster (0.90x"),
+    ({"fp32": 3.0, "int8": 2.0}, {"fp32": 0.900, "int8": 0.880}, False, "refused: loses 2.0 points"),
+    ({"fp32": 1.8, "int8": 2.0}, {"fp32": 0.900, "int8": 0.880}, False, "refused: not faster (0.90x"),
+])
+def test_int8_is_kept_only_when_faster_and_as_accurate(ms, acc, kept, says):
+    got, reason = decide_int8(ms, acc, max_drop=0.01)
+    assert got is kept and reason.startswith(says), reason
+    assert ("loses" in reason) == (acc["fp32"] - acc["int8"] > 0.01)  # every failed condition is named
+
+
+def test_int8_file_ships_exactly_when_the_decision_keeps_it(trained: Path):
     out = Project(trained).exported
     r = run_export(ExportParams(int8="auto"), Project(trained), 0)
     q = r.int8.model_dump()
     assert set(q) >= {"kept", "reason", "speedup_batch32", "test_acc", "top1_agreement", "ms_batch32"}
+    # decided on what it measured, by the rule tested above
+    assert (q["kept"], q["reason"]) == decide_int8(q["ms_batch32"], q["test_acc"], ExportParams().int8_max_drop)
     assert (out / "model.int8.onnx").is_file() == q["kept"]
     if q["kept"]:
-        assert q["speedup_batch32"] > 1 and q["test_acc"]["fp32"] - q["test_acc"]["int8"] <= 0.01
         assert metadata(session(out / "model.int8.onnx")).label_names == ["c0", "c1", "c2"]
-    else:
-        assert q["reason"].startswith("refused:") and ("faster" in q["reason"] or "points" in q["reason"])
 
 
 PREDICT_WITHOUT_TORCH = """

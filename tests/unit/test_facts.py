@@ -13,7 +13,7 @@ from graftline.data.prepare import run_prepare
 from graftline.data.dupes import near_pairs
 from graftline.data.facts import compute_facts
 from tests.conftest import deep_update, write_params
-from tests.unit.test_bad_inputs import BASE, make_images, run, smooth
+from tests.helpers import BASE, make_images, run, smooth
 
 
 def data_params(**kw) -> DataParams:

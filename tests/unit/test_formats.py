@@ -13,7 +13,7 @@ from PIL import Image
 
 from graftline.data.images import decode
 from tests.conftest import deep_update, write_params
-from tests.unit.test_bad_inputs import BASE, make_images, run, smooth
+from tests.helpers import BASE, make_images, run, smooth
 
 
 def exif_rotated(path: Path, seed: int) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from tests.conftest import REPO
 
 SRC = REPO / "src" / "graftline"
 FLOWS = REPO / "src" / "graftline_flows"

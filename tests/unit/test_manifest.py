@@ -14,15 +14,7 @@ from graftline.data.sources import read_csv, scan_folder
 from graftline.data.splits import assign_splits
 from graftline.data.prepare import run_prepare
 from graftline.errors import DataError
-
-
-def make_folder(root: Path, per_class: int = 12, classes=("cat", "dog"), size=(12, 10), seed=0) -> Path:
-    rng = np.random.default_rng(seed)
-    for c in classes:
-        (root / c).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 255, (size[1], size[0]), dtype=np.uint8)).save(root / c / f"{i}.png")
-    return root
+from tests.helpers import make_folder
 
 
 def params(root: str, **kw) -> DataParams:

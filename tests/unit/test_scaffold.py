@@ -13,7 +13,7 @@ import graftline_flows
 from graftline.config import load_params
 from graftline.scaffold.dag import INIT_MADE_BY, installed_code_root, render_dag
 from tests.conftest import REPO, cli, env
-from tests.unit.test_manifest import make_folder
+from tests.helpers import make_folder
 
 
 def test_init_from_a_csv_in_place_with_demo_zoo(tmp_path: Path):

@@ -7,7 +7,7 @@ import pytest
 from pathlib import Path
 
 from tests.conftest import cli, write_params
-from tests.unit.test_manifest import make_folder
+from tests.helpers import make_folder
 
 FOLDER = {"data": {"source": "folder", "root": "images", "train_per_class": None, "val_per_class": None,
                    "val_fraction": 0.25, "test_fraction": 0.25}}
@@ -62,22 +62,6 @@ def test_too_few_images_in_a_split_and_size_bounds(tmp_path: Path):
     r = cli("validate", cwd=tmp_path)
     assert r.returncode == 1
     assert "min_images_per_class" in r.stderr and "width_in_bounds" in r.stderr and "3x3" in r.stderr
-
-
-@pytest.mark.slow
-def test_dvc_repro_of_rejected_data_keeps_the_accepted_data(tmp_path: Path):
-    """Under `dvc repro` too: DVC must not delete data/prepared before a validate run that then fails."""
-    from tests.conftest import dvc, make_project
-
-    proj = make_project(tmp_path / "proj", FOLDER)
-    make_folder(proj / "images")
-    r = dvc("repro", "validate", cwd=proj)
-    assert r.returncode == 0, r.stdout + r.stderr
-    before = {p.name: p.read_bytes() for p in (proj / "data/prepared").iterdir()}
-    (proj / "images/dog/3.png").write_bytes(b"")
-    r = dvc("repro", "validate", cwd=proj)
-    assert r.returncode != 0 and "dog/3.png" in r.stdout + r.stderr
-    assert {p.name: p.read_bytes() for p in (proj / "data/prepared").iterdir()} == before
 
 
 CORRUPT = ["cat/trunc_a.png", "cat/notes.jpg", "dog/trunc_b.png", "dog/readme.jpg"]

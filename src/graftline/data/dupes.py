@@ -47,19 +47,25 @@ def _block_candidates(keys: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray
         active = active[run_end[active] - active > o]
 
 
-def near_pairs(phashes: list[str] | pd.Series, max_distance: int) -> list[tuple[int, int, int]]:
+def near_pairs(phashes: list[str] | pd.Series, max_distance: int,
+               stats: dict | None = None) -> list[tuple[int, int, int]]:
     """All pairs (i, j, distance) with i < j and Hamming distance <= max_distance between their hashes, ordered by
     (i, j): multi-index hashing over max_distance + 1 blocks of the hash (see the module docstring); distances
-    above 7 (blocks under 8 bits) use the all-pairs comparison."""
-    return near_pairs_u64(*hashes_to_uint64(list(phashes)), max_distance)
+    above 7 (blocks under 8 bits) use the all-pairs comparison. ``stats``, if given, gets ``compared``: the number
+    of pairs whose distance was computed (the work the index saves)."""
+    return near_pairs_u64(*hashes_to_uint64(list(phashes)), max_distance, stats)
 
 
-def near_pairs_u64(vals: np.ndarray, idx: np.ndarray, max_distance: int) -> list[tuple[int, int, int]]:
+def near_pairs_u64(vals: np.ndarray, idx: np.ndarray, max_distance: int,
+                   stats: dict | None = None) -> list[tuple[int, int, int]]:
     """``near_pairs`` on hashes already as uint64 values, ``idx`` the row of each (rows without a hash left out)."""
     n, d = len(vals), int(max_distance)
+    stats = {} if stats is None else stats
+    stats["compared"] = 0
     if d < 0 or n < 2:
         return []
     if d + 1 > 8 or n <= BLOCK:  # blocks under 8 bits bucket little away; tiny inputs: the brute force is cheaper
+        stats["compared"] = n * (n - 1) // 2
         return _brute(vals, idx, max_distance)
     edges = np.linspace(0, 64, d + 2).round().astype(int)  # d + 1 blocks covering the 64 bits
     codes = []
@@ -67,6 +73,7 @@ def near_pairs_u64(vals: np.ndarray, idx: np.ndarray, max_distance: int) -> list
         keys = (vals >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
         for a, b in _block_candidates(keys):  # verify candidates as they come: memory O(n), not O(candidates)
             near = _popcount(vals[a] ^ vals[b]) <= d
+            stats["compared"] += len(a)
             codes.append(a[near] * n + b[near])
     code = np.sort(np.concatenate(codes)) if codes else np.empty(0, np.int64)
     code = code[np.r_[True, code[1:] != code[:-1]]] if len(code) else code  # a pair found by several blocks

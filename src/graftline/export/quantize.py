@@ -57,6 +57,19 @@ def latency_ms(paths: dict[str, Path], x: np.ndarray, threads: int = 2, repeats:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def decide_int8(ms: dict[str, float], acc: dict[str, float], max_drop: float = 0.01) -> tuple[bool, str]:
+    """Keep the INT8 model only if it is faster than fp32 (``ms``: per batch of 32) and loses at most ``max_drop``
+    of test accuracy (``acc``); the reason names the measured figures either way."""
+    speedup = ms["fp32"] / ms["int8"]
+    drop = acc["fp32"] - acc["int8"]
+    if speedup > 1.0 and drop <= max_drop:
+        return True, (f"kept: {speedup:.2f}x faster than fp32 at batch 32 ({ms['int8']:.2f} vs {ms['fp32']:.2f} ms), "
+                      f"test accuracy {acc['int8']:.4f} vs {acc['fp32']:.4f}")
+    why = [f"not faster ({speedup:.2f}x: {ms['int8']:.2f} vs {ms['fp32']:.2f} ms at batch 32)"] * (speedup <= 1.0)
+    why += [f"loses {100 * drop:.1f} points of test accuracy (> {100 * max_drop:.0f})"] * (drop > max_drop)
+    return False, "refused: " + "; ".join(why)
+
+
 def int8_if_it_pays(fp32: Path, out: Path, calibration: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                     max_drop: float = 0.01, threads: int = 2) -> dict:
     """Quantise, measure, decide. Returns the figures and ``kept``; ``out`` exists only when kept."""
@@ -71,14 +84,7 @@ def int8_if_it_pays(fp32: Path, out: Path, calibration: np.ndarray, test_x: np.n
                                    for i in range(0, len(test_x), 256)])
     acc = {k: float((v == test_y).mean()) for k, v in preds.items()}
     speedup = ms["fp32"] / ms["int8"]
-    drop = acc["fp32"] - acc["int8"]
-    kept = speedup > 1.0 and drop <= max_drop
-    reason = (f"kept: {speedup:.2f}x faster than fp32 at batch 32 ({ms['int8']:.2f} vs {ms['fp32']:.2f} ms), test "
-              f"accuracy {acc['int8']:.4f} vs {acc['fp32']:.4f}") if kept else \
-        (f"refused: " + ("; ".join(r for r in (
-            f"not faster ({speedup:.2f}x: {ms['int8']:.2f} vs {ms['fp32']:.2f} ms at batch 32)" if speedup <= 1.0
-            else "", f"loses {100 * drop:.1f} points of test accuracy (> {100 * max_drop:.0f})" if drop > max_drop
-            else "") if r)))
+    kept, reason = decide_int8(ms, acc, max_drop)
     if not kept:
         out.unlink(missing_ok=True)
     log.info("export: INT8 %s", reason)
