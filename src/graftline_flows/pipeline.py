@@ -32,7 +32,7 @@ from prefect.client.orchestration import get_client  # noqa: E402
 from prefect.concurrency.sync import concurrency  # noqa: E402
 
 from graftline_flows import dvc as dvc_tasks  # noqa: E402
-from graftline_flows.report import publish_run_report, publish_summary  # noqa: E402
+from graftline_flows.report import key, publish_run_report, publish_summary  # noqa: E402
 
 
 def project_lock_name(root: Path) -> str:
@@ -97,7 +97,7 @@ def publish_report_digest(root: Path) -> str | None:
                                                                   "(`xdg-open` / `open`), or serve the folder: "
                                                                   f"`python -m http.server -d {page.parent}`."
                                                                   if page.is_file() else " (not written yet).")])
-    create_markdown_artifact(key="graftline-report-digest", markdown=md,
+    create_markdown_artifact(key=key("report", "digest"), markdown=md,
                              description="the run report's judged numbers (reports/run.html has the page)")
     return md
 

@@ -20,9 +20,10 @@ def _accuracy_on_test_split(p, model_dir: str) -> float:
     from graftline.eval.logits import predict_logits
     from graftline.models import weights
 
-    model, meta = weights.load(p / model_dir / "model")
-    test = load_split(p / "data/prepared", p, "test", meta["in_chans"], meta["input_size"][1:])
-    return float((predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1) == test.y).float().mean())
+    model, card = weights.load(p / model_dir / "model")
+    pre = card.preprocess
+    test = load_split(p / "data/prepared", p, "test", card.in_chans, pre.size, pre)
+    return float((predict_logits(model, test.data, pre.mean, pre.std).argmax(1) == test.y).float().mean())
 
 
 def test_dvc_repro_with_dann_ends_in_a_parity_checked_onnx_model(tiny_git_repo, tmp_path):

@@ -112,9 +112,10 @@ def _predict_test_split(p: Path, model_dir: str):
     from graftline.eval.logits import predict_logits
     from graftline.models import weights
 
-    model, meta = weights.load(p / model_dir / "model")
-    test = load_split(p / "data/prepared", p, "test", meta["in_chans"], meta["input_size"][1:])
-    return test.y.numpy(), predict_logits(model, test.data, meta["mean"], meta["std"]).argmax(1).numpy()
+    model, card = weights.load(p / model_dir / "model")
+    pre = card.preprocess
+    test = load_split(p / "data/prepared", p, "test", card.in_chans, pre.size, pre)
+    return test.y.numpy(), predict_logits(model, test.data, pre.mean, pre.std).argmax(1).numpy()
 
 
 def test_repro_lineage_and_staleness(built):

@@ -24,7 +24,8 @@ STAGE = textwrap.dedent("""
     if stage == "prepare":
         Path("data/staged").mkdir(parents=True, exist_ok=True)
         Path("data/staged/meta.json").write_text(json.dumps(
-            {"images": 12, "splits": {"train": 8, "val": 2, "test": 2}, "data_hash": "0123456789abcdef"}))
+            {"root": "images", "source": "folder", "scanned": 12, "images": 12,
+             "splits": {"train": 8, "val": 2, "test": 2}, "data_hash": "0123456789abcdef"}))
     else:
         Path("reports").mkdir(exist_ok=True)
         Path("metrics").mkdir(exist_ok=True)
@@ -97,10 +98,10 @@ def test_the_dashboard_shows_stages_only_and_what_each_did(harness, tmp_path: Pa
     assert {t.state.name for t in tasks.values()} == {"Completed"}
     by_key = {a.key: a for a in artifacts}
     # a stage's numbers on its own task run; the summary and the report's numbers on the flow run itself
-    assert by_key["graftline-prepare"].task_run_id == tasks["prepare"].id
-    for key in ("graftline-summary", "graftline-report-digest"):
+    assert by_key["graftline-02-prepare"].task_run_id == tasks["prepare"].id
+    for key in ("graftline-00-summary", "graftline-10-report-digest"):
         assert by_key[key].task_run_id is None and by_key[key].flow_run_id == state.state_details.flow_run_id
-    digest = by_key["graftline-report-digest"].data
+    digest = by_key["graftline-10-report-digest"].data
     assert "| parity_max_abs_diff | 3.3e-06 |" in digest and str(project / "reports" / "run.html") in digest
 
     # Nothing changed: both stages are visibly skipped, not the green Completed of a stage that ran.

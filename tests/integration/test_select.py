@@ -45,9 +45,6 @@ def test_every_estimator_is_reported_and_the_ranking_follows_the_chosen_one(proj
         assert e.preprocessing.input_size == [1, 32, 32]
     assert report.selected == report.ranking[0].candidate and report.selected_spec.kind == "zoo"
     assert "log-density" in report.scale["logme"]
-    # the control pretrained on shuffled labels learnt nothing transferable: LogME puts it last
-    assert report.ranking[-1].candidate == "zoo:test_resnet.random_labels", [
-        (e.candidate, e.scores["logme"]) for e in report.ranking]
     # one candidate's LogME recomputed outside select: its features extracted here from the decoded splits
     row = next(e for e in report.ranking if e.candidate == "zoo:test_convnext.letters")
     model, card = load(resolve([row.candidate], project / "models/zoo", project)[0], project)

@@ -159,6 +159,9 @@ def _load_hub(c: Candidate) -> tuple[torch.nn.Module, ModelCard]:
     import timm
 
     name = c.ref
+    if not timm.is_model(name.split(".")[0]):  # a typo in the name: say so before looking in the cache
+        raise ModelError(f"timm has no architecture {name.split('.')[0]!r} (candidate hub:{name}). Check the name and "
+                         f"tag with `python -c \"import timm; print(timm.list_pretrained('{name.split('.')[0][:4]}*'))\"`.")
     cached = hub_weights_file(name)  # read from the cache file directly: no network round trip when it is there
     if cached is None and (why := hub_offline()):
         raise ModelError(hub_miss_line(name, why) + ".")
