@@ -97,7 +97,7 @@ def render(section: str | None = None) -> str:
         raise ConfigError(f"no section {section!r}; the sections are {', '.join(sections)}.")
     table = [r for r in table if section is None or r[0] == section or r[0].startswith(section + ".")]
     lines = ["Every key of params.yaml: key = default  [what it accepts]  meaning. The default is what a key left out "
-             "of params.yaml takes; unknown keys are rejected. README \"Params reference\" has the background."]
+             "of params.yaml takes; unknown keys are rejected. docs/reference/params.md has the same list."]
     for key, default, accepts, meaning in table:
         if default == "(a mapping, below)" or (key == "zoo" and default == "null"):
             lines += [""] * ("." not in key) + [f"{key}:" + (f"  {meaning}" if meaning else "")

@@ -65,6 +65,26 @@ class Project:
         return self.demo / "sources"
 
     @property
+    def staged_meta(self) -> Path:
+        return self.staged / "meta.json"
+
+    @property
+    def prepared_meta(self) -> Path:
+        return self.prepared / "meta.json"
+
+    @property
+    def demo_summary(self) -> Path:
+        return self.demo / "README.json"
+
+    @property
+    def zoo_index(self) -> Path:
+        return self.zoo / "zoo.json"
+
+    @property
+    def onnx_model(self) -> Path:
+        return self.exported / "model.onnx"
+
+    @property
     def validation(self) -> Path:
         return self.reports / "validation.json"
 

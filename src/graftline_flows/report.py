@@ -1,7 +1,7 @@
 """Stage outputs -> Prefect artifacts, so the dashboard shows each stage's numbers next to its logs.
 
 Every result is read through its model (graftline.results), as the CLI and the report read it. Artifact keys sort
-in stage order (``graftline-01-prepare``, ..., ``graftline-08-check``), the run's summary first (``-00-``).
+in stage order (``graftline-01-demo``, ``graftline-02-prepare``, ..., ``graftline-08-check``), the run's summary first (``-00-``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Callable
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from graftline.project import Project
 from graftline.results import (CheckResult, ExportResult, PrepareResult, SelectionReport, TrainResult,
                                ValidationReport, ZooResult)
 
@@ -39,20 +40,23 @@ def _check(path: Path) -> list[dict]:
              **r.model_dump(exclude={"seed"})} for r in c.per_seed]
 
 
-# stage -> (file, its table rows), in the pipeline's order: the artifact keys are numbered by it
-SOURCES: dict[str, tuple[str, Callable[[Path], list[dict]]]] = {
-    "demo": ("data/demo/README.json", _demo),
-    "prepare": ("data/staged/meta.json", lambda p: [_prepare(PrepareResult.read(p))]),
-    "validate": ("reports/validation.json", lambda p: [
+# stage -> (its file, from the project and the foreach item; its table rows), in the pipeline's order: the artifact
+# keys are numbered by it
+SOURCES: dict[str, tuple[Callable[[Project, str], Path], Callable[[Path], list[dict]]]] = {
+    "demo": (lambda proj, _: proj.demo_summary, _demo),
+    "prepare": (lambda proj, _: proj.staged_meta, lambda p: [_prepare(PrepareResult.read(p))]),
+    "validate": (lambda proj, _: proj.validation, lambda p: [
         {"rule": r.rule, "passed": r.passed, "offending_count": r.offending_count}
         for r in ValidationReport.read(p).rules]),
-    "zoo": ("models/zoo/zoo.json", lambda p: [c.model_dump(exclude={"weights_sha256"})
-                                              for c in ZooResult.read(p).candidates]),
-    "select": ("reports/selection.json", _selection),
-    "finetune": ("metrics/finetune/seed-{seed}.json", lambda p: [TrainResult.read(p).model_dump(exclude={"made_by"})]),
-    "baseline": ("metrics/baseline/seed-{seed}.json", lambda p: [TrainResult.read(p).model_dump(exclude={"made_by"})]),
-    "check": ("metrics/check.json", _check),
-    "export": ("metrics/export.json", lambda p: [ExportResult.read(p).model_dump(exclude={"made_by"})]),
+    "zoo": (lambda proj, _: proj.zoo_index, lambda p: [c.model_dump(exclude={"weights_sha256"})
+                                                       for c in ZooResult.read(p).candidates]),
+    "select": (lambda proj, _: proj.selection, _selection),
+    "finetune": (lambda proj, seed: proj.arm_metrics("finetune", int(seed)),
+                 lambda p: [TrainResult.read(p).model_dump(exclude={"made_by"})]),
+    "baseline": (lambda proj, seed: proj.arm_metrics("baseline", int(seed)),
+                 lambda p: [TrainResult.read(p).model_dump(exclude={"made_by"})]),
+    "check": (lambda proj, _: proj.check_json, _check),
+    "export": (lambda proj, _: proj.export_json, lambda p: [ExportResult.read(p).model_dump(exclude={"made_by"})]),
 }
 REPORT = len(SOURCES) + 1  # the report stage's number: its page and charts come after every stage
 
@@ -76,9 +80,9 @@ def publish_stage(project_dir: Path, stage: str) -> str | None:
     name, _, item = stage.partition("@")
     if name not in SOURCES:
         return None
-    rel, to_rows = SOURCES[name]
-    rel = rel.format(seed=item)
-    path = project_dir / rel
+    where, to_rows = SOURCES[name]
+    path = where(Project(Path(project_dir)), item)
+    rel = path.relative_to(project_dir).as_posix()
     if not path.is_file():
         return None
     rows = [_flat(r) for r in to_rows(path)]
@@ -89,7 +93,6 @@ def publish_stage(project_dir: Path, stage: str) -> str | None:
 @task(name="publish-summary")
 def publish_summary(project_dir: Path) -> str:
     """One markdown artifact with the run's headline (the same text as `graftline summary`)."""
-    from graftline.project import Project
     from graftline.summary import headline
 
     md = "# graftline run\n\n```\n" + headline(Project(Path(project_dir))) + "\n```\n"
@@ -105,8 +108,8 @@ def publish_run_report(project_dir: Path) -> list[str]:
 
     from prefect.artifacts import create_image_artifact, create_link_artifact
 
-    made = []
-    page = Path(project_dir) / "reports" / "run.html"
+    made, proj = [], Project(Path(project_dir))
+    page = proj.report_html
     if page.is_file():
         create_link_artifact(key=key("report"), link=page.resolve().as_uri(), link_text="reports/run.html",
                              description="the run's one-page report (self-contained HTML: open it in a browser)")
@@ -114,12 +117,12 @@ def publish_run_report(project_dir: Path) -> list[str]:
     for name, what in (("confusion", "test confusion matrix of the fine-tuned model"),
                        ("selection", "selection score against kNN accuracy, every candidate"),
                        ("curves", "training curves of both arms, every seed")):
-        png = Path(project_dir) / "reports" / "figures" / f"{name}.png"
+        png = proj.figures / f"{name}.png"
         if png.is_file():
             uri = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
             create_image_artifact(image_url=uri, key=key("report", name), description=what)
             made.append(key("report", name))
-    sel_path = Path(project_dir) / "reports" / "selection.json"
+    sel_path = proj.selection
     if sel_path.is_file():
         sel = SelectionReport.read(sel_path)
         est = sel.estimator

@@ -28,7 +28,7 @@ def _figures(d) -> dict[str, bytes]:
             out["selection"] = figures.selection_scatter(
                 [r.candidate for r in ranked], [r.scores[est] for r in ranked], [r.scores[other] for r in ranked],
                 sel.selected, f"{est} (selection score)", f"{other} (measured on the target features)")
-    arms = {a: {s: d.root / "metrics" / a / f"seed-{s}" / "plots" / "metrics" for s in d.seeds}
+    arms = {a: {s: Project(d.root).arm_metrics(a, s).with_suffix("") / "plots" / "metrics" for s in d.seeds}
             for a in ("finetune", "baseline")}
     arms = {a: {s: p for s, p in by_seed.items() if p.is_dir()} for a, by_seed in arms.items()}
     if any(arms.values()):

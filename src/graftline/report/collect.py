@@ -14,23 +14,24 @@ from typing import Optional, TypeVar
 import numpy as np
 import yaml
 
+from graftline.project import Project
 from graftline.results import (AdaptResult, CheckPredictions, CheckResult, ExportResult, PrepareResult, Result,
                                SelectionReport, TrainResult, ValidationReport, ZooResult)
 
 R = TypeVar("R", bound=Result)
 
-# result -> (file, the dvc.yaml stage that writes it)
-FILES = {
-    "prepared": ("data/prepared/meta.json", "prepare"),
-    "validation": ("reports/validation.json", "validate"),
-    "zoo": ("models/zoo/zoo.json", "zoo"),
-    "selection": ("reports/selection.json", "select"),
-    "finetune": ("metrics/finetune/seed-{seed}.json", "finetune"),
-    "baseline": ("metrics/baseline/seed-{seed}.json", "baseline"),
-    "check": ("metrics/check.json", "check"),
-    "predictions": ("reports/test_predictions.json", "check"),
-    "export": ("metrics/export.json", "export"),
-}
+# result -> the dvc.yaml stage that writes it
+STAGE_OF = {"prepared": "prepare", "validation": "validate", "zoo": "zoo", "selection": "select",
+            "finetune": "finetune", "baseline": "baseline", "check": "check", "predictions": "check",
+            "export": "export"}
+
+
+def files(proj: Project, seed: int) -> dict[str, Path]:
+    """Each result's file (the paths ``Project`` owns); the arms' are ``seed``'s."""
+    return {"prepared": proj.prepared_meta, "validation": proj.validation, "zoo": proj.zoo_index,
+            "selection": proj.selection, "finetune": proj.arm_metrics("finetune", seed),
+            "baseline": proj.arm_metrics("baseline", seed), "check": proj.check_json,
+            "predictions": proj.test_predictions, "export": proj.export_json}
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _stages(root: Path) -> set[str]:
     """The stages this project's dvc.yaml declares (every known one when there is no dvc.yaml)."""
     path = root / "dvc.yaml"
     if not path.is_file():
-        return {stage for _, stage in FILES.values()}
+        return set(STAGE_OF.values())
     return set((yaml.safe_load(path.read_text()) or {}).get("stages") or {})
 
 
@@ -98,49 +99,56 @@ def _seeds(root: Path, check: Optional[CheckResult]) -> list[int]:
     if check is not None:
         return list(check.seeds)
     found = {int(p.stem.split("-", 1)[1]) for arm in ("finetune", "baseline")
-             for p in (root / "metrics" / arm).glob("seed-*.json") if p.stem.split("-", 1)[1].lstrip("-").isdigit()}
+             for p in (Project(root).metrics / arm).glob("seed-*.json") if p.stem.split("-", 1)[1].lstrip("-").isdigit()}
     return sorted(found)
 
 
 def collect(root: Path) -> RunData:
-    check = _read(CheckResult, root / FILES["check"][0])
+    proj = Project(root)
+    check = _read(CheckResult, proj.check_json)
     seeds = _seeds(root, check)
     seed = check.exported_seed if check is not None else (seeds[0] if seeds else 0)
     d = RunData(root=root, seed=seed, seeds=seeds, stages=_stages(root), check=check)
+    path = files(proj, seed)
     for name, cls in (("prepared", PrepareResult), ("validation", ValidationReport), ("zoo", ZooResult),
                       ("selection", SelectionReport), ("predictions", CheckPredictions), ("export", ExportResult)):
-        setattr(d, name, _read(cls, root / FILES[name][0]))
+        setattr(d, name, _read(cls, path[name]))
     for arm in ("finetune", "baseline"):
         for s in seeds or [seed]:
-            r = _read(TrainResult, root / FILES[arm][0].format(seed=s))
+            r = _read(TrainResult, proj.arm_metrics(arm, s))
             if r is not None:
                 getattr(d, arm)[s] = r
-    d.adapt = _read(AdaptResult, root / "metrics" / "adapt.json")
+    d.adapt = _read(AdaptResult, proj.adapt_json)
     if d.predictions is not None and not any(s.seed == seed for s in d.predictions.seeds):
         d.predictions = None  # written by another check run than metrics/check.json's (dvc status says stale)
-    for name, (rel, stage) in FILES.items():
-        have = getattr(d, name)
-        if stage in d.stages and not have:
-            d.missing.append(rel.format(seed=seed))
+    for name, stage in STAGE_OF.items():
+        if stage in d.stages and not getattr(d, name):
+            d.missing.append(_rel(root, path[name]))
     return d
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
 
 
 def lineage(d: RunData) -> list[tuple[str, str, str]]:
     """(what, hash, where) from the data to the shipped ONNX file."""
-    rows = []
+    rows, proj = [], Project(d.root)
+    path = files(proj, d.seed)
     if d.prepared:
-        rows.append(("prepared data", d.prepared.data_hash, FILES["prepared"][0]))
+        rows.append(("prepared data", d.prepared.data_hash, _rel(d.root, path["prepared"])))
     if d.selection:
         pick = d.selection.pick()
         if pick.weights_sha256:
-            rows.append((f"source weights ({pick.candidate})", pick.weights_sha256, FILES["selection"][0]))
+            rows.append((f"source weights ({pick.candidate})", pick.weights_sha256, _rel(d.root, path["selection"])))
     elif d.zoo:
-        rows.append(("zoo", ", ".join(c.id for c in d.zoo.candidates), FILES["zoo"][0]))
+        rows.append(("zoo", ", ".join(c.id for c in d.zoo.candidates), _rel(d.root, path["zoo"])))
     ft = d.finetune.get(d.seed)
     if ft and ft.model_sha256:
-        rows.append(("fine-tuned weights", ft.model_sha256, f"models/finetuned/seed-{d.seed}/model.safetensors"))
+        rows.append(("fine-tuned weights", ft.model_sha256,
+                     _rel(d.root, proj.arm("finetune", d.seed) / "model.safetensors")))
     if d.export:
-        rows.append(("ONNX model", d.export.onnx_sha256, "models/export/model.onnx"))
+        rows.append(("ONNX model", d.export.onnx_sha256, _rel(d.root, proj.onnx_model)))
     return rows
 
 

@@ -2,7 +2,7 @@
 
 The repository's own dvc.yaml is this template rendered for the demo (``render_dag(demo=True)``: the demo and zoo
 stages kept, code read from src/graftline); ``graftline init`` renders it for a project on the installed package
-(the demo blocks dropped unless ``--with-demo-zoo``, code read from the installed graftline). tests/unit/test_dag.py
+(the demo blocks dropped unless ``--with-demo-zoo``, code read from the installed graftline). tests/unit/test_code_deps.py
 fails when the committed dvc.yaml is not the rendering, so the two cannot drift. Blocks are whole lines between
 ``{{#demo}}`` and ``{{/demo}}``.
 """
