@@ -4,6 +4,7 @@ under these names; tests/unit/test_strategies.py fails when the two disagree).""
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
@@ -12,6 +13,7 @@ from graftline.config.base import Section
 
 STRATEGIES = ("linear_probe", "full", "lp_ft", "discriminative", "progressive")
 REGULARIZERS = ("none", "l2_sp", "ewc")
+AUGMENT_POLICIES = ("glyph", "photo", "none")  # data/augment.py's POLICIES (tests/unit/test_augment.py checks)
 
 
 class FinetuneParams(Section):
@@ -21,7 +23,10 @@ class FinetuneParams(Section):
     weight_decay: float = Field(0.05, ge=0.0, description="AdamW weight decay (not on norms and biases)")
     warmup_steps: int = Field(20, ge=0, description="linear warmup steps before the cosine schedule")
     eval_every: int = Field(25, ge=1, description="steps per epoch: validation, checkpoint, early stopping")
-    augment: bool = Field(True, description="light geometric augmentation of the training images")
+    augment: Literal[AUGMENT_POLICIES] = Field(
+        "glyph", description="training augmentation policy: glyph (small affine maps, for small glyph-like images), "
+                             "photo (random resized crop, horizontal flip, light colour jitter), none; the old "
+                             "true/false still read as glyph/none, with a warning")
     zero_init_head: bool = Field(True, description="start the classifier at zero in both arms (BiT)")
     keep_best: bool = Field(False, description="end on the best validation checkpoint (noisy with few val images)")
     patience: int = Field(0, ge=0, description="early stopping: epochs (eval_every steps each) without a better "
@@ -39,6 +44,16 @@ class FinetuneParams(Section):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto = cuda when available")
     amp: bool = Field(True, description="bfloat16 autocast on CUDA (ignored on CPU)")
     resume: bool = Field(True, description="continue from checkpoints/<arm>/ after a crash")
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_bool(cls, v):
+        if isinstance(v, bool):  # the bool of earlier releases: same behaviour, one warning to rename it
+            warnings.warn(f"finetune.augment: {str(v).lower()} is deprecated; write "
+                          f"augment: {'glyph' if v else 'none'} in params.yaml (same behaviour)", FutureWarning,
+                          stacklevel=2)
+            return "glyph" if v else "none"
+        return v
 
     @model_validator(mode="after")
     def _warmup_inside_budget(self):

@@ -11,8 +11,9 @@ One path for every image that reaches a model or a fact — a user's file, a ren
 4. ``data.color_mode``: ``grayscale`` -> 'L', ``rgb`` -> 'RGB', ``auto`` -> 'L' for single-channel sources, 'RGB'
    otherwise. The model's channel count converts once more at load time ('L' for 1, 'RGB' for 3).
 
-Model inputs are then resized with one bilinear kernel and scaled to [0, 1]. Normalisation (mean/std) is applied by
-the consumer, after augmentation, so that padding stays the image's own border colour.
+Model inputs are then resized and centre-cropped as the model card says (``data.transforms``: timm's eval transform,
+antialiased) and scaled to [0, 1]. Normalisation (mean/std) is applied by the consumer, after augmentation, so that
+padding stays the image's own border colour.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from graftline.config import COLOR_MODES
+from graftline.data.transforms import resize_crop, resize_spec
 
 if TYPE_CHECKING:  # torch is imported lazily: the facts workers decode images without paying for it
     import torch
@@ -150,37 +152,16 @@ def decode(path: Path, in_chans: int, max_pixels: int | None = None, color_mode:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def resize_bilinear(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """float32 [H, W, C] -> [*size, C], bilinear with half-pixel centres and edge clamping.
-
-    The same arithmetic as ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`` (no antialias),
-    in numpy, so training (torch) and serving (onnxruntime, no torch) resize an image to the same numbers.
-    """
-    for axis, out in ((0, size[0]), (1, size[1])):
-        n = a.shape[axis]
-        if n == out:
-            continue
-        src = np.maximum((np.arange(out, dtype=np.float64) + 0.5) * (n / out) - 0.5, 0.0)
-        i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
-        i1 = np.minimum(i0 + 1, n - 1)
-        w = (src - i0).astype(np.float32)
-        shape = [1] * a.ndim
-        shape[axis] = out
-        w = w.reshape(shape)
-        a = np.take(a, i0, axis=axis) * (1 - w) + np.take(a, i1, axis=axis) * w
-    return a
+def to_float(a: np.ndarray, size) -> np.ndarray:
+    """uint8 [H, W] or [H, W, C] -> float32 [C, H, W] in [0, 1], resized by ``size``: a ``transforms.Resize`` (the
+    card's interpolation, crop_pct, crop_mode) or an (H, W) pair (bilinear, the whole image)."""
+    return np.ascontiguousarray(resize_crop(a, resize_spec(size)).transpose(2, 0, 1), dtype=np.float32)
 
 
-def to_float(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """uint8 [H, W] or [H, W, C] -> float32 [C, *size] in [0, 1] (resized with ``resize_bilinear``)."""
-    f = a.astype(np.float32) / np.float32(255.0)
-    f = f[:, :, None] if f.ndim == 2 else f
-    return np.ascontiguousarray(resize_bilinear(f, tuple(size)).transpose(2, 0, 1), dtype=np.float32)
-
-
-def load_image(path: Path, in_chans: int, size: tuple[int, int], color_mode: str = "auto",
+def load_image(path: Path, in_chans: int, size, color_mode: str = "auto",
                max_pixels: int | None = None) -> np.ndarray:
-    """The one path from a file to a model's input: decode (colour policy), resize -> float32 [C, H, W] in [0, 1].
+    """The one path from a file to a model's input: decode (colour policy), resize and centre crop
+    (``data.transforms``, ``size`` as in ``to_float``) -> float32 [C, H, W] in [0, 1].
 
     Training (the streaming dataset), evaluation and serving (``graftline predict``) all call this; it needs
     numpy and PIL only.
@@ -188,11 +169,12 @@ def load_image(path: Path, in_chans: int, size: tuple[int, int], color_mode: str
     return to_float(decode(path, in_chans, max_pixels, color_mode), size)
 
 
-def to_input(arrays: list[np.ndarray] | np.ndarray, size: tuple[int, int]) -> "torch.Tensor":
+def to_input(arrays: list[np.ndarray] | np.ndarray, size) -> "torch.Tensor":
     """uint8 images ([H, W] or [H, W, C], any sizes) -> float tensor [N, C, *size] in [0, 1]."""
     import torch
 
-    out = [torch.from_numpy(to_float(np.asarray(a), size)) for a in arrays]
+    spec = resize_spec(size)
+    out = [torch.from_numpy(to_float(np.asarray(a), spec)) for a in arrays]
     return torch.stack(out) if out else torch.empty(0)
 
 

@@ -31,7 +31,8 @@ def batches(data, batch_size: int = 256) -> Iterator[torch.Tensor]:
         return
     workers = getattr(data, "workers", 0)
     if workers:
-        loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers)
+        loader = data.loader(batch_size) if hasattr(data, "loader") else torch.utils.data.DataLoader(
+            data, batch_size=batch_size, shuffle=False, num_workers=workers)  # persistent workers where offered
         for x, _ in loader:
             yield x
         return

@@ -18,8 +18,14 @@ import onnx
 from graftline.export.runtime import PREFIX
 from graftline.models.card import Export, ModelCard
 
-RESIZE = ("bilinear, half-pixel centres, edge clamp, no antialias (torch interpolate align_corners=False; "
-          "graftline.data.images.resize_bilinear)")
+def resize_words(card: ModelCard) -> str:
+    """How serving brings an image to the input size, in words a serving team can re-implement."""
+    pre = card.preprocess
+    h, w = pre.size
+    side = ("both sides to" if pre.crop_mode == "squash" else "the shorter side to")
+    return (f"decode ({pre.color_mode}), resize {side} floor({h}/{pre.crop_pct:g}) x floor({w}/{pre.crop_pct:g}) "
+            f"with PIL's antialiased {pre.interpolation} filter (timm's eval transform; enlarging with bilinear: "
+            f"float, half-pixel centres), centre crop {h}x{w}, /255 (graftline.data.transforms)")
 LAYOUTS = {"float": "NCHW float32, normalised: (pixel / 255 - mean) / std", "in_graph": "NHWC uint8, 0-255"}
 
 
@@ -28,7 +34,7 @@ def describe(card: ModelCard, preprocess: str) -> ModelCard:
     in_graph = preprocess == "in_graph"
     export = Export(preprocess=preprocess, input_name="image" if in_graph else "input",
                     input_layout=LAYOUTS[preprocess], outputs=["logits", "probs"] if in_graph else ["logits"],
-                    resize=RESIZE)
+                    resize=resize_words(card))
     return card.model_copy(update={"export": export})
 
 

@@ -3,7 +3,8 @@
 Everything here needs onnxruntime, numpy and PIL only (``graftline predict`` in a serving container). The ONNX file
 describes itself with its model card (``metadata_props``, written by ``export.metadata``): class names,
 preprocessing (size, channels, mean/std, colour policy, pixel bound), input layout and lineage. Images go through
-``data.images.load_image``, the one decode + colour policy + resize path the model was trained with.
+``data.images.load_image``, the one decode + colour policy + resize path the model was trained with (the card's
+``preprocess.resize``: interpolation, crop_pct, crop_mode; ``data.transforms``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def model_input(images: list[Path], card: ModelCard) -> np.ndarray:
     """Files -> the ONNX input the card asks for: normalised float32 NCHW, or uint8 NHWC (in-graph)."""
     pre = card.preprocess
     c, h, w = pre.input_size
-    arrays = [load_image(p, c, (h, w), pre.color_mode, pre.max_pixels) for p in images]
+    arrays = [load_image(p, c, pre.resize, pre.color_mode, pre.max_pixels) for p in images]
     x = np.stack(arrays) if arrays else np.zeros((0, c, h, w), np.float32)
     return to_layout(x, card)
 

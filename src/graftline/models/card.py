@@ -10,7 +10,10 @@ is enough to rebuild the model without graftline::
                       **card["model_kwargs"]).load_state_dict(safetensors.torch.load_file("<stem>.safetensors"))
 
 ``preprocess.interpolation`` / ``crop_pct`` / ``crop_mode`` are the transform the weights were trained with (timm's
-for hub and file candidates, graftline's own for the zoo). ``export.resize`` says how serving resizes today.
+for hub and file candidates, graftline's own for the zoo), and every consumer applies them (``Preprocess.resize`` ->
+``data.transforms``: select, finetune, baseline, check, export's parity check, ``predict``). ``augment`` is the
+training augmentation policy (``finetune.augment``). ``export.resize`` describes the resize in words for a serving
+team.
 
 Importable without torch: ``graftline predict`` reads the card from the ONNX file in a torch-free container.
 """
@@ -21,9 +24,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from graftline.config import COLOR_MODES
+from graftline.data.transforms import CROP_MODES, FILTERS, Resize
 from graftline.errors import ModelError
 from graftline.project import write_json_atomic
 
@@ -40,9 +44,9 @@ class Preprocess(_Strict):
     input_size: list[int]  # [C, H, W], timm's order
     mean: list[float]  # per channel, on pixels scaled to [0, 1]
     std: list[float]
-    interpolation: str = "bilinear"  # timm's names: bilinear, bicubic, ...
-    crop_pct: float = 1.0  # timm's centre-crop fraction (1.0: the whole image)
-    crop_mode: str = "center"
+    interpolation: Literal[tuple(FILTERS)] = "bilinear"  # timm's names; the resize filter, antialiased
+    crop_pct: float = Field(1.0, gt=0.0, le=4.0)  # resize the shorter side to size / crop_pct, then centre crop
+    crop_mode: Literal[CROP_MODES] = "center"  # timm's: center (keep aspect, crop) or squash (both sides)
     color_mode: Literal[COLOR_MODES] = "auto"  # the colour policy of the data it was trained on (data.color_mode)
     max_pixels: Optional[int] = None  # the decompression-bomb bound of that data (data.max_pixels)
 
@@ -51,6 +55,8 @@ class Preprocess(_Strict):
         if len(self.input_size) != 3 or min(self.input_size) < 1:
             raise ValueError(f"input_size must be [C, H, W] of positive ints, got {self.input_size}")
         c = self.input_size[0]
+        if any(v <= 0 for v in self.std):
+            raise ValueError(f"std {self.std} must be positive")
         if len(self.mean) != c or len(self.std) != c:
             raise ValueError(f"mean {self.mean} and std {self.std} need one value per channel ({c})")
         return self
@@ -59,6 +65,11 @@ class Preprocess(_Strict):
     def size(self) -> tuple[int, int]:
         """(H, W)."""
         return self.input_size[1], self.input_size[2]
+
+    @property
+    def resize(self) -> Resize:
+        """The resize and centre crop every consumer applies (``data.transforms``: timm's eval transform)."""
+        return Resize(self.size, self.interpolation, self.crop_pct, self.crop_mode)
 
     def for_data(self, color_mode: str, max_pixels: Optional[int]) -> "Preprocess":
         """This preprocessing with the colour policy and pixel bound of the data a model is trained on."""

@@ -23,7 +23,7 @@ from graftline.data.images import normalize
 from graftline.eval.logits import batches, device_of
 from graftline.models.card import ModelCard
 
-CACHE_VERSION = 1  # bump when what is extracted changes
+CACHE_VERSION = 2  # bump when what is extracted changes (2: the card's antialiased resize and centre crop)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def candidate_features(model: torch.nn.Module, card: ModelCard, target: Target, 
             except (OSError, ValueError, KeyError):  # a damaged entry is recomputed, never trusted
                 path.unlink(missing_ok=True)
     data = ImageDataset(Path(target.root), list(target.paths), torch.tensor(target.labels), card.in_chans,
-                        card.preprocess.size, color_mode=target.color_mode, max_pixels=target.max_pixels)
+                        card.preprocess.resize, color_mode=target.color_mode, max_pixels=target.max_pixels)
     if torch.cuda.is_available():
         model.to("cuda")
     feats, logits = extract(model, data, card.preprocess.mean, card.preprocess.std, batch_size, views)

@@ -64,7 +64,7 @@ def _recipe(p: FinetuneParams, lr: float, seed: int = 0) -> Recipe:
 
 def _probe_recipe(p: FinetuneParams, seed: int = 0) -> Recipe:
     """The linear probe's head-only phase: cached features, no augmentation, its own steps and rate."""
-    return replace(_recipe(p, p.probe_lr, seed), steps=p.probe_steps, warmup_steps=0, augment=False)
+    return replace(_recipe(p, p.probe_lr, seed), steps=p.probe_steps, warmup_steps=0, augment="none")
 
 
 def _fingerprint(arm: str, p: FinetuneParams, lr: float, seed: int, data_hash: str, start_sha: str | None) -> str:
@@ -88,7 +88,7 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, proj: Project,
     selection = SelectionReport.read(selection_path)
     source = selection.selected
     model, src_card = load_candidate(Candidate.from_dict(selection.selected_spec.model_dump()), project_root)
-    size = src_card.preprocess.size
+    size = src_card.preprocess.resize  # the candidate's own resize and crop (data.transforms), as select saw it
     train = load_split(prepared, project_root, "train", src_card.in_chans, size)
     val = load_split(prepared, project_root, "val", src_card.in_chans, size)
     classes, dmeta = train.classes, train.meta
@@ -117,7 +117,7 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, proj: Project,
         lineage=Lineage(source=source if pretrained else "scratch", data_hash=dmeta["data_hash"],
                         params_hash=section_hash(p.model_copy(update={"lr": lr})),
                         source_weights_sha256=src_card.weights_sha256, init="pretrained" if pretrained else "scratch",
-                        strategy=strategy, regularizer=arm_p.regularizer))
+                        strategy=strategy, regularizer=arm_p.regularizer), augment=p.augment)
     summary = TrainResult(
         val_acc=result.best_val_acc if p.keep_best else result.final_val_acc, best_val_acc=result.best_val_acc,
         seed=seed, best_step=result.best_step, kept_step=result.kept_step, steps=p.steps, steps_done=result.steps_done,

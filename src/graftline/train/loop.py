@@ -3,7 +3,7 @@
 Used by every arm that trains — zoo pretraining, fine-tuning (every strategy) and the from-scratch baseline — so the
 comparisons differ only in what the strategy decides: the initial weights, which parameters train, at which rates.
 A fixed step budget, AdamW (no weight decay on norms and biases, timm's rule), timm's warmup + cosine schedule,
-light geometric augmentation (``data.augment``).
+augmentation by policy (``recipe.augment``: glyph, photo or none; ``data.augment``).
 
 **Data.** ``FitData.train``/``val`` are datasets from ``graftline.data.dataset``: images stream from disk through
 ``DataLoader`` workers when a split is too large to keep, so memory does not grow with the data set. The data order
@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
-from graftline.data.augment import affine_params, apply_affine
+from graftline.data import augment
 from graftline.errors import ModelError
 from graftline.eval.logits import accuracy, device_of, prep
 from graftline.train import checkpoint as ckpt
@@ -91,6 +91,7 @@ def fit(model: torch.nn.Module, data: FitData, recipe: Recipe, hooks: Hooks | No
         model.to(memory_format=torch.channels_last)
     torch.manual_seed(recipe.seed)
     sampler = StepSampler(len(data.train), recipe.batch_size, recipe.seed, dist.rank(), dist.world_size())
+    policy = augment.policy_of(recipe.augment)
     opt = make_optimizer(model, recipe)
     sched = make_scheduler(opt, recipe)
     result, best_state, bad_epochs = FitResult(), None, 0
@@ -113,8 +114,9 @@ def fit(model: torch.nn.Module, data: FitData, recipe: Recipe, hooks: Hooks | No
                     hooks.on_epoch_start(model, step // epoch_len)
                 ddp = dist.wrap(model, ddp, dev)  # re-wrapped only when the set of trained parameters changed
                 freeze_bn_of_frozen(model)
-            if recipe.augment:  # drawn for the global batch: the same maps on any number of processes
-                xb = apply_affine(xb, sampler.part(affine_params(recipe.batch_size, step_generator(recipe.seed, step))))
+            if policy != "none":  # drawn for the global batch: the same draws on any number of processes
+                xb = augment.apply(policy, xb, augment.part(
+                    augment.draw(policy, recipe.batch_size, step_generator(recipe.seed, step)), sampler.part))
             xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
             if cuda and recipe.channels_last and xb.dim() == 4:
                 xb = xb.contiguous(memory_format=torch.channels_last)

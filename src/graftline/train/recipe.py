@@ -19,7 +19,7 @@ class Recipe:
     weight_decay: float = 0.05
     warmup_steps: int = 0
     eval_every: int = 50  # steps per epoch: evaluation, checkpoint, early stopping, unfreezing happen at epoch ends
-    augment: bool = True
+    augment: str | bool = "glyph"  # data.augment policy: glyph | photo | none (True/False: glyph/none)
     seed: int = 0
     keep_best: bool = False  # end on the best validation checkpoint instead of the last step
     patience: int = 0  # early stopping: stop after this many epochs without a better val accuracy (0 = off)
