@@ -34,8 +34,9 @@ def _env1() -> dict:
     return e
 
 
-def test_kill_minus_9_then_rerun_ends_bit_identical(upstream: Path):
-    write_params(upstream, deep_update(TINY, LONG))
+@pytest.mark.parametrize("augment", ["glyph", "photo"])  # every draw is seeded by (seed, step)
+def test_kill_minus_9_then_rerun_ends_bit_identical(upstream: Path, augment: str):
+    write_params(upstream, deep_update(TINY, deep_update(LONG, {"finetune": {"augment": augment}})))
     weights = upstream / "models/finetuned/seed-0/model.safetensors"
     ckpt = upstream / "checkpoints/finetune/seed-0/train.pt"
 

@@ -95,7 +95,7 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, proj: Project,
     mean, std = src_card.preprocess.mean, src_card.preprocess.std
     strategy = p.strategy if pretrained else "full"  # scratch has nothing to probe, protect or unfreeze
     source_model = copy.deepcopy(model) if pretrained else None
-    src = source_eval_set(src_card, project_root, size) if pretrained else None
+    src = source_eval_set(src_card, project_root, src_card.preprocess.size) if pretrained else None
     torch.manual_seed(seed)
     model = init_model(model if pretrained else None, src_card, len(classes), p.zero_init_head)
     arm_p = p if pretrained else p.model_copy(update={"regularizer": "none"})
