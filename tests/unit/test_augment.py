@@ -66,3 +66,35 @@ def test_glyph_draws_are_the_earlier_releases():
     g1, g2 = step_generator(0, 5), step_generator(0, 5)
     assert torch.equal(augment.draw("glyph", 32, g1)["theta"], augment.affine_params(32, g2))
     assert augment.draw("none", 32, g1) == {} and augment.apply("none", torch.ones(1, 1, 2, 2), {}).sum() == 4
+
+
+def test_a_photo_run_at_64px_resumes_bit_exact(tmp_path):
+    """At 64 px the loop runs channels_last on CPU and evaluates every epoch (which must leave the layout as it
+    was): a run stopped after its first checkpoint and re-run ends with the weights of an uninterrupted one."""
+    from graftline.data.dataset import ArrayData
+    from graftline.models import weights
+    from graftline.train.loop import FitData, fit
+    from graftline.train.recipe import Hooks, Recipe
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(24, 3, 64, 64, generator=g), torch.randint(0, 3, (24,), generator=g)
+    data = FitData(ArrayData(x, y), ArrayData(x[:8], y[:8]), [0.5] * 3, [0.25] * 3)
+    recipe = Recipe(steps=6, batch_size=8, lr=1e-3, eval_every=2, augment="photo", device="cpu", seed=3)
+
+    def run(ckpt=None, stop_at=None):
+        torch.manual_seed(0)
+        model = weights.create("test_resnet", 3, 3)
+
+        def stop(_model, epoch):
+            if epoch == stop_at:
+                raise KeyboardInterrupt
+        try:
+            fit(model, data, recipe, Hooks(checkpoint=ckpt, fingerprint="f", on_epoch_start=stop))
+        except KeyboardInterrupt:
+            return None
+        return model.state_dict()
+
+    whole = run()
+    assert run(tmp_path / "train.pt", stop_at=1) is None and (tmp_path / "train.pt").is_file()
+    resumed = run(tmp_path / "train.pt")
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)

@@ -20,7 +20,7 @@ import torch
 from graftline.data.augment import augment_batch
 from graftline.data.dataset import ImageDataset
 from graftline.data.images import normalize
-from graftline.eval.logits import batches, device_of
+from graftline.eval.logits import batches, channels_last_pays, device_of, forward_batch, to_channels_last
 from graftline.models.card import ModelCard
 
 CACHE_VERSION = 2  # bump when what is extracted changes (2: the card's antialiased resize and centre crop)
@@ -50,16 +50,23 @@ def extract(model: torch.nn.Module, data, mean, std, batch_size: int = 256, view
     """
     model.eval()
     dev = device_of(model)
-    feats, logits = [], []
+    feats, logits, cl, converted = [], [], None, False
     has_head = getattr(model, "num_classes", 0) > 0
     g = torch.Generator().manual_seed(seed)
     for v in range(max(1, views)):
         for x in batches(data, batch_size):
+            if cl is None and (cl := channels_last_pays(x, dev)):  # large inputs: eval/logits.py says why
+                converted = to_channels_last(model)
             x = x if v == 0 else augment_batch(x, g)
-            f = model.forward_features(normalize(x.to(dev), mean, std))
-            feats.append(model.forward_head(f, pre_logits=True).flatten(1).float().cpu().numpy())
-            if has_head:
-                logits.append(model.forward_head(f).float().cpu().numpy())
+            step = forward_batch(len(x), *x.shape[-2:])
+            for i in range(0, len(x), step):
+                xb = normalize(x[i: i + step].to(dev), mean, std)
+                f = model.forward_features(xb.contiguous(memory_format=torch.channels_last) if cl else xb)
+                feats.append(model.forward_head(f, pre_logits=True).flatten(1).float().cpu().numpy())
+                if has_head:
+                    logits.append(model.forward_head(f).float().cpu().numpy())
+    if converted:
+        model.to(memory_format=torch.contiguous_format)
     f = np.concatenate(feats) if feats else np.zeros((0, 0), np.float32)
     return f, (np.concatenate(logits) if has_head and logits else None)
 

@@ -26,7 +26,7 @@ class Recipe:
     layer_decay: Optional[float] = None  # layer-wise lr decay over timm's layer groups (discriminative fine-tuning)
     device: str = "auto"  # auto = cuda when available
     amp: bool = True  # bfloat16 autocast, CUDA only
-    channels_last: bool = True  # CUDA only
+    channels_last: bool = True  # on CUDA, and on CPU for inputs of 64x64 px and more (eval/logits.py)
 
 
 Penalty = Callable[[torch.nn.Module], torch.Tensor]
