@@ -114,15 +114,17 @@ def _to_8bit(im: "PILImage.Image") -> "PILImage.Image":
     return im
 
 
-def normalise(im: "PILImage.Image", color_mode: str = "auto") -> "PILImage.Image":
-    """Apply the colour policy (module docstring) to an opened image; returns an 8-bit 'L' or 'RGB' image."""
+def normalise(im: "PILImage.Image", color_mode: str = "auto", copy: bool = True) -> "PILImage.Image":
+    """Apply the colour policy (module docstring) to an opened image; returns an 8-bit 'L' or 'RGB' image, a copy
+    that outlives the file unless ``copy`` is False (then it may be ``im`` itself: use it before the file closes)."""
     from PIL import Image, ImageOps
 
     if color_mode not in COLOR_MODES:
         raise ValueError(f"color_mode {color_mode!r} is not one of {', '.join(COLOR_MODES)}")
     im.seek(0)  # first frame of an animated image
     source_single = im.mode in SINGLE_CHANNEL or (im.mode in ("P", "PA") and _palette_is_gray(im))
-    im = ImageOps.exif_transpose(im)
+    if copy or im.getexif().get(0x0112, 1) not in (None, 1):  # without an orientation it only copies
+        im = ImageOps.exif_transpose(im)
     im = _to_8bit(im)
     if im.mode in ("P", "PA", "LA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
@@ -141,14 +143,21 @@ def _palette_is_gray(im: "PILImage.Image") -> bool:
     return bool(len(trip)) and bool((trip == trip[:, :1]).all())
 
 
-def decode(path: Path, in_chans: int, max_pixels: int | None = None, color_mode: str = "auto") -> np.ndarray:
-    """File -> uint8 array [H, W, C] with the model's channel count, through the colour policy."""
+def _decoded(path: Path, in_chans: int, max_pixels: int | None, color_mode: str, then):
+    """``then(image)`` on the file's decoded 8-bit image in the model's channels (through the colour policy)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PIL's palette-transparency notice: handled by the policy
         with open_image(path, max_pixels) as raw:
-            im = normalise(raw, color_mode)
-            im = im.convert("L" if in_chans == 1 else "RGB")
-            arr = np.asarray(im, dtype=np.uint8)
+            im = normalise(raw, color_mode, copy=False)  # used before the file closes: no 32-MB copy of a photo
+            want = "L" if in_chans == 1 else "RGB"
+            im = im if im.mode == want else im.convert(want)
+            im.load()
+            return then(im)
+
+
+def decode(path: Path, in_chans: int, max_pixels: int | None = None, color_mode: str = "auto") -> np.ndarray:
+    """File -> uint8 array [H, W, C] with the model's channel count, through the colour policy."""
+    arr = _decoded(path, in_chans, max_pixels, color_mode, lambda im: np.asarray(im, dtype=np.uint8))
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
@@ -166,7 +175,9 @@ def load_image(path: Path, in_chans: int, size, color_mode: str = "auto",
     Training (the streaming dataset), evaluation and serving (``graftline predict``) all call this; it needs
     numpy and PIL only.
     """
-    return to_float(decode(path, in_chans, max_pixels, color_mode), size)
+    spec = resize_spec(size)
+    return _decoded(path, in_chans, max_pixels, color_mode,
+                    lambda im: np.ascontiguousarray(resize_crop(im, spec).transpose(2, 0, 1), dtype=np.float32))
 
 
 def to_input(arrays: list[np.ndarray] | np.ndarray, size) -> "torch.Tensor":
