@@ -2,7 +2,8 @@
 
 Prefect has no file-arrival sensor (PrefectHQ/prefect#9330) and webhooks are Cloud-only, so this deployment polls
 (prefect.yaml: every 5 minutes) and emits ``graftline.data.changed`` (resource ``graftline.project.<name>``, with the
-project directory and the new content hash); the pipeline deployment's ``triggers:`` start a run on it. Overlapping
+project directory and the new content hash in its payload); the pipeline deployment's ``triggers:`` start a run of
+that project on it. Overlapping
 runs of one project queue on the project's concurrency limit (graftline_flows.pipeline).
 
 Cheap when nothing changed: the source (``data.root`` of params.yaml: a folder, or a CSV file) is listed with sizes and
@@ -104,7 +105,8 @@ def data_sensor(project_dir: str = ".") -> dict:
     seen = look(root)
     if seen["changed"]:
         emit_event(event=EVENT, resource=resource(root),
-                   payload={k: seen[k] for k in ("hash", "added", "removed", "modified", "source")})
+                   payload={"project_dir": str(root),
+                            **{k: seen[k] for k in ("hash", "added", "removed", "modified", "source")}})
         logger.info("%s: %s (+%d -%d ~%d files, %d hashed): emitted %s", seen["source"], seen["hash"][:12],
                     seen["added"], seen["removed"], seen["modified"], seen["hashed"], EVENT)
     else:
