@@ -44,9 +44,13 @@ def _git(root: Path, *args: str) -> str:
 
 
 def current(root: Path, stage: str = "prod", name: str = ARTIFACT) -> dict | None:
-    """The version at ``stage`` now: {version, commit, tag, message, created_at}; None when nothing is there."""
+    """The version at ``stage`` now: {version, commit, tag, message, created_at}; None when nothing is there (or
+    the project is no git repository: a registry needs one)."""
     import gto.api
     from gto.exceptions import ArtifactNotFound
+
+    if subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root, capture_output=True).returncode != 0:
+        return None
 
     try:
         found = gto.api.show(str(root), f"{name}#{stage}")
