@@ -142,6 +142,7 @@ def _champion(root, onnx, manifest_rows=None, version="v1.0.0"):
     return d
 
 
+@pytest.mark.slow  # two real trainings and ONNX exports (about a minute here): not in `make test-fast`
 def test_the_stage_on_real_models(two_models):
     """run_compare on real ONNX models: first with no champion; a weak challenger is kept out, a strong one
     promoted; the images the champion trained or validated on are left out; a self-comparison is an error."""
