@@ -39,7 +39,7 @@ def compare(ctx: typer.Context,
     if fetch:
         fetch_champion(proj.root, params.compare.stage, proj.champion)
     r = run_compare(params.compare, proj)
-    if r.champion is None:
+    if r.champion is None or r.challenger_acc is None:
         typer.echo(f"compare: {r.decision}: {r.why}")
         return
     typer.echo(f"compare: {r.decision}: challenger {r.challenger_acc:.3f} vs champion {r.champion_acc:.3f} "
