@@ -36,6 +36,8 @@ def comparison_markdown(c: CompareResult) -> str:
     if c.champion is None:
         return "\n".join(head + [f"No model is at stage `{c.stage}` yet: this run's model is the first "
                                  f"({c.test_images} test images)."])
+    if c.delta is None:
+        return "\n".join(head + [f"Against {c.champion.version}: no test image was left to compare on."])
     ch = c.champion
     lines = head + [
         f"Mode {c.mode}, margin {100 * c.margin:.1f} points, {100 * c.confidence:.0f} % paired-bootstrap interval; "
