@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup chromium deps docs promote run metrics exp test test-fast test-claims bench dashboard flow clean
+.PHONY: setup chromium deps docs promote rollback sensor run metrics exp test test-fast test-claims bench dashboard flow clean
 
 setup: $(STAMP)  ## create .venv and install graftline with its dependencies (idempotent)
 
@@ -26,8 +26,11 @@ deps: setup  ## write dvc.yaml from its one template (scaffold/templates/dvc.yam
 docs: setup  ## regenerate docs/reference/{params,cli}.md from the config models and the typer app (tools/reference.py)
 	$(BIN)/python -m tools.reference --write
 
-promote: setup  ## tag the exported model graftline-classifier#prod#N (GTO) if dvc status is clean and every gate passed
+promote: setup  ## tag the exported model graftline-classifier#prod#N (gto) if dvc status is clean, every gate passed and compare said promote/first
 	$(BIN)/python -m tools.promote --stage $${STAGE:-prod}
+
+rollback: setup  ## put prod back on the version it held before (a new gto assignment tag)
+	$(BIN)/python -m tools.promote --rollback --stage $${STAGE:-prod}
 
 run: setup  ## the whole pipeline on the embedded default (dvc repro), then its headline numbers
 	dvc repro

@@ -1,72 +1,43 @@
-"""Promote the exported model (dvc.yaml ``artifacts: graftline-classifier``) only when every gate passed.
-
-A promotion is two GTO-format annotated git tags on the current commit: a version, ``graftline-classifier@v<n>.0.0``
-(unless the commit has one), and the stage assignment ``graftline-classifier#<stage>#<n>``: what DVC Studio's model
-registry, ``gto`` and ``dvc artifacts get <repo> graftline-classifier --stage prod`` read. Made only when:
+"""Promote the exported model (dvc.yaml ``artifacts: graftline-classifier``) only when every gate passed and the
+comparison with the champion says so; or roll the stage back. The registry is GTO's git tags, made with ``gto``:
+a version, ``graftline-classifier@v<n>.0.0`` (unless the commit has one), and the stage assignment
+``graftline-classifier#<stage>#<m>``, whose message records why (the comparison): what ``gto show``, DVC Studio's
+model registry and ``dvc artifacts get <repo> graftline-classifier --stage prod`` read. A promotion is made only when:
 
 * the workspace is what dvc.lock says (``dvc status`` clean: no stage stale, no output edited by hand) — a run a
   gate stopped leaves its stage stale, so a model from an older run cannot be promoted by accident;
 * ``metrics/run.json`` (git-tracked) says the check gate and the export parity gate passed;
-* dvc.yaml, dvc.lock and metrics/run.json are committed (the tag must point at what was measured).
+* ``metrics/compare.json`` decided ``promote`` (better than / not worse than the champion, on its interval) or
+  ``first`` (no champion yet), for the model in models/export;
+* dvc.yaml, dvc.lock, metrics/run.json and metrics/compare.json are committed (the tag points at what was measured).
 
-    python -m tools.promote [--stage prod] [--project DIR]
+A rollback assigns the stage back to the version it held before the current one (a new tag: both moves stay in
+``gto history``). The logic is graftline_flows.registry, which the Prefect flow calls after a run.
+
+    python -m tools.promote [--stage prod] [--project DIR] [--rollback]      # make promote / make rollback
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 
-ARTIFACT = "graftline-classifier"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this tree's graftline_flows
 
-
-def _git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
-
-
-def refusal(root: Path) -> str | None:
-    """Why this commit's model must not be promoted; None when it may."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        stale = repo.status()
-    if stale:
-        return f"dvc status is not clean ({', '.join(sorted(stale))}): run `dvc repro` and commit dvc.lock first"
-    metrics = root / "metrics" / "run.json"
-    if not metrics.is_file():
-        return f"{metrics} not found: the report stage writes it (`dvc repro`)"
-    m = json.loads(metrics.read_text())
-    failed = [g for g in ("check_passed", "export_passed") if m.get(g) != 1]
-    if failed:
-        return f"gate(s) not passed in {metrics}: {', '.join(failed)}"
-    dirty = _git(root, "status", "--porcelain", "--", "dvc.yaml", "dvc.lock", "metrics/run.json").strip()
-    if dirty:
-        return f"commit dvc.yaml, dvc.lock and metrics/run.json first (uncommitted: {dirty.splitlines()})"
-    return None
-
-
-def promote(root: Path, stage: str) -> str:
-    why = refusal(root)
-    if why:
-        raise SystemExit(f"promote: refused: {why}")
-    if not _git(root, "tag", "--points-at", "HEAD", "--list", f"{ARTIFACT}@v*").split():
-        v = 1 + len(_git(root, "tag", "--list", f"{ARTIFACT}@v*").split())
-        _git(root, "tag", "-a", f"{ARTIFACT}@v{v}.0.0", "-m", f"register {ARTIFACT} v{v}.0.0")
-    n = 1 + len(_git(root, "tag", "--list", f"{ARTIFACT}#{stage}#*").split())
-    tag = f"{ARTIFACT}#{stage}#{n}"
-    _git(root, "tag", "-a", tag, "-m", f"promote {ARTIFACT} to {stage}: gates passed (metrics/run.json)")
-    return tag
+from graftline_flows.registry import ARTIFACT, Refused, promote, refusal, rollback  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Promote the exported model when every gate passed.")
+    ap = argparse.ArgumentParser(description="Promote the exported model when every gate passed, or roll back.")
     ap.add_argument("--stage", default="prod")
     ap.add_argument("--project", type=Path, default=Path("."))
+    ap.add_argument("--rollback", action="store_true", help="put the stage back on the version it held before")
     args = ap.parse_args(argv)
-    print(promote(args.project.resolve(), args.stage))
+    try:
+        print((rollback if args.rollback else promote)(args.project.resolve(), args.stage))
+    except Refused as exc:
+        raise SystemExit(f"{'rollback' if args.rollback else 'promote'}: refused: {exc}") from None
     return 0
 
 

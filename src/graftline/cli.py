@@ -204,10 +204,11 @@ def summary() -> None:
     typer.echo(headline(proj))
 
 
-from graftline import cli_params, cli_tools, cli_weights  # noqa: E402 - registered after the app exists
+from graftline import cli_compare, cli_params, cli_tools, cli_weights  # noqa: E402 - registered after the app exists
 
 app.command("params-check")(cli_params.params_check)
 
+app.command()(cli_compare.compare)
 app.command()(cli_tools.init)
 app.command()(cli_tools.predict)
 app.command()(cli_params.params)

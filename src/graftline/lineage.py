@@ -41,6 +41,7 @@ ENTRY: dict[str, tuple[str, ...]] = {
     "baseline": ("graftline.train.finetune",),
     "check": ("graftline.check.*",),
     "export": ("graftline.export.*",),
+    "compare": ("graftline.compare.*",),
     "report": ("graftline.report.*",),
 }
 ADAPT_ENTRY = ("graftline.adapt.*",)  # finetune/baseline in adapt mode: the adapted and source-only arms

@@ -118,6 +118,16 @@ class Project:
         return self.metrics / "export.json"
 
     @property
+    def compare_json(self) -> Path:
+        """This run's model against the registry's champion (the compare stage)."""
+        return self.metrics / "compare.json"
+
+    @property
+    def champion(self) -> Path:
+        """Where the registry helper puts the champion's files for the compare stage (not a DVC output)."""
+        return self.path(".graftline", "champion")
+
+    @property
     def report_html(self) -> Path:
         return self.reports / "run.html"
 

@@ -10,7 +10,7 @@ Runs on one project queue: the flow holds a slot of a Prefect global concurrency
 directory (limit 1) while it runs DVC, so a scheduled run that overlaps a manual one waits instead of dying on
 DVC's lock. Run it from a project directory (this repository or one made by ``graftline init``):
 
-    python -m graftline_flows.pipeline [--project DIR] [--pull] [--push] [--force]  # ephemeral Prefect or API_URL
+    python -m graftline_flows.pipeline [--project DIR] [--pull] [--push] [--force] [--promote]  # ephemeral Prefect
     python flows/pipeline.py [...]                      # the same, through the project's entrypoint file
     prefect deploy --all                                # prefect.yaml's cron deployment (flows/pipeline.py:pipeline)
 """
@@ -32,6 +32,7 @@ from prefect.client.orchestration import get_client  # noqa: E402
 from prefect.concurrency.sync import concurrency  # noqa: E402
 
 from graftline_flows import dvc as dvc_tasks  # noqa: E402
+from graftline_flows import production  # noqa: E402
 from graftline_flows.report import key, publish_run_report, publish_summary  # noqa: E402
 
 
@@ -55,8 +56,10 @@ def _ensure_limit(name: str) -> None:
 
 
 @flow(name="graftline-pipeline")
-def pipeline(project_dir: str = ".", pull: bool = False, push: bool = False, force: bool = False) -> dict:
-    """Run every stale DVC stage of the project in order; publish artifacts; stop at the first failure."""
+def pipeline(project_dir: str = ".", pull: bool = False, push: bool = False, force: bool = False,
+             promote: bool = False) -> dict:
+    """Run every stale DVC stage of the project in order; publish artifacts; stop at the first failure. With
+    ``promote``, commit the run and move ``prod`` when the comparison with the champion allows it (production.act)."""
     logger = get_run_logger()
     root = Path(project_dir).resolve()
     lock = project_lock_name(root)
@@ -72,11 +75,13 @@ def pipeline(project_dir: str = ".", pull: bool = False, push: bool = False, for
         for stage in stages:
             # the task's own state (Completed, Skipped, Cached); .result() raises the stage's StageFailed
             ran[stage] = dvc_tasks.run_stage(root, stage, force=force, return_state=True).result()["ran"]
-        for publish in (publish_summary, publish_run_report, publish_report_digest):  # on the flow run itself
+        for publish in (publish_summary, publish_run_report, publish_report_digest,  # on the flow run itself
+                        production.publish_comparison):
             dvc_tasks.plain(publish)(root)
+        promoted = production.act(root) if promote else None
         if push:
             dvc_tasks.push(root)
-    return {"stages": stages, "ran": ran}
+    return {"stages": stages, "ran": ran, "promotion": promoted}
 
 
 def publish_report_digest(root: Path) -> str | None:
@@ -108,9 +113,10 @@ def main() -> None:
     ap.add_argument("--pull", action="store_true", help="dvc pull before running")
     ap.add_argument("--push", action="store_true", help="dvc push after a successful run")
     ap.add_argument("--force", action="store_true", help="re-run every stage even if up to date")
+    ap.add_argument("--promote", action="store_true", help="commit the run and move prod when compare allows it")
     args = ap.parse_args()
     try:
-        pipeline(project_dir=args.project, pull=args.pull, push=args.push, force=args.force)
+        pipeline(project_dir=args.project, pull=args.pull, push=args.push, force=args.force, promote=args.promote)
     except dvc_tasks.StageFailed as exc:
         print(f"pipeline stopped: {exc}", file=sys.stderr)
         sys.exit(exc.code)

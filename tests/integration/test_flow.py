@@ -13,11 +13,11 @@ pytestmark = pytest.mark.slow
 
 SEEDS = TINY["check"]["seeds"]
 STAGES = ["params-check", "demo", "prepare", "validate", "zoo", "select",
-          *(f"{arm}@{s}" for arm in ("finetune", "baseline") for s in SEEDS), "check", "export", "report"]
+          *(f"{arm}@{s}" for arm in ("finetune", "baseline") for s in SEEDS), "check", "export", "compare", "report"]
 # A new transfer learning rate on the reproduced tiny project: exactly these stages are stale and really run (DVC's
 # params of each stage, dvc.yaml); every other stage is up to date and is not started.
 NEW_LR = deep_update(TINY, {"finetune": {"lr": 0.0021}})
-STALE = {"params-check", *(f"finetune@{s}" for s in SEEDS), "check", "export", "report"}
+STALE = {"params-check", *(f"finetune@{s}" for s in SEEDS), "check", "export", "compare", "report"}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tiny_git
     assert sorted(order) == sorted(STAGES)
     pairs = [("params-check", "demo"), ("params-check", "prepare"),
              ("demo", "prepare"), ("prepare", "validate"), ("validate", "select"), ("zoo", "select"),
-             ("check", "export"), ("export", "report")]
+             ("check", "export"), ("export", "compare"), ("compare", "report")]
     pairs += [p for s in SEEDS for arm in ("finetune", "baseline") for p in (("select", f"{arm}@{s}"),
                                                                           (f"{arm}@{s}", "check"))]
     for before, after in pairs:
@@ -89,4 +89,4 @@ def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tiny_git
     runs, _ = task_runs(state.state_details.flow_run_id)
     names = {r.name: r for r in runs}
     assert "export" not in names and "report" not in names and names["check"].state.is_failed()
-    assert all(names[s].state.is_completed() for s in STAGES if s not in ("check", "export", "report"))
+    assert all(names[s].state.is_completed() for s in STAGES if s not in ("check", "export", "compare", "report"))

@@ -49,9 +49,10 @@ def assert_runs_the_repository_flow(proj: Path, tmp_path: Path) -> None:
     entry = (proj / "flows/pipeline.py").read_text()
     assert entry == (REPO / "flows/pipeline.py").read_text()  # one text: the repository's entrypoint file
     assert "from graftline_flows.pipeline import main, pipeline" in entry
-    (dep,) = yaml.safe_load((proj / "prefect.yaml").read_text())["deployments"]
+    dep, sensor = yaml.safe_load((proj / "prefect.yaml").read_text())["deployments"]
     assert dep["entrypoint"] == "flows/pipeline.py:pipeline"
-    assert dep["parameters"] == {"project_dir": ".", "pull": False, "push": False}
+    assert dep["parameters"] == {"project_dir": ".", "pull": False, "push": False, "promote": True}
+    assert sensor["entrypoint"] == "flows/pipeline.py:data_sensor"  # the data-sensor deployment
     # Loaded the way `prefect deploy` and a worker load it, in the project, with no server and no placeholder flow.
     code = ("import json; from prefect.flows import load_flow_from_entrypoint as load; "
             "f = load('flows/pipeline.py:pipeline', use_placeholder_flow=False); "
@@ -65,7 +66,7 @@ def assert_runs_the_repository_flow(proj: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == [
         "prefect.flows", "Flow", "graftline-pipeline", "graftline_flows.pipeline",
-        ["force", "project_dir", "pull", "push"]]
+        ["force", "project_dir", "promote", "pull", "push"]]
 
 
 def test_init_refuses_a_non_empty_folder_and_two_sources(tmp_path: Path):

@@ -9,5 +9,6 @@ from graftline.config.adapt import ADAPT_METHODS, AdaptParams  # noqa: F401
 from graftline.config.load import format_validation_error, load_params, section_hash  # noqa: F401
 from graftline.config.sections import *  # noqa: F401,F403
 from graftline.config.sections import (COLOR_MODES, ESTIMATORS, REGULARIZERS, STRATEGIES, CheckParams,  # noqa: F401
+                                       CompareParams,
                                        DataParams, DemoParams, ExportParams, FinetuneParams, Params, SelectParams,
                                        ValidateParams, ZooParams)

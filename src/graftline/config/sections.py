@@ -193,6 +193,18 @@ class ExportParams(Section):
     threads: int = Field(2, ge=1, le=256, description="onnxruntime threads for the INT8 latency comparison")
 
 
+class CompareParams(Section):
+    """Challenger (this run's export) vs champion (the registry's prod model) on today's test split (compare/)."""
+
+    mode: Literal["superiority", "non_inferiority"] = Field(
+        "non_inferiority", description="superiority: promote only when better by more than margin; non_inferiority: "
+                                       "promote unless worse by more than margin")
+    margin: float = Field(0.02, ge=0.0, le=0.5, description="accuracy margin of the decision (see mode)")
+    confidence: float = Field(0.95, ge=0.5, le=0.999, description="confidence of the interval on the accuracy gain")
+    bootstrap: int = Field(2000, ge=200, le=100_000, description="paired bootstrap replicates of the interval")
+    stage: str = Field("prod", pattern=r"^[a-z][a-z0-9_-]*$", description="the registry stage holding the champion")
+
+
 class Params(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -206,3 +218,4 @@ class Params(Section):
     check: CheckParams = CheckParams()
     export: ExportParams = ExportParams()
     adapt: AdaptParams = AdaptParams()
+    compare: CompareParams = CompareParams()

@@ -13,6 +13,7 @@ import math
 from typing import Any, Iterable, Optional
 
 from graftline.report.collect import RunData, lineage
+from graftline.report.comparison import comparison_section
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1000px;
 color:#1d1d1f;padding:0 1rem}h1{font-size:1.6rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
@@ -175,6 +176,7 @@ def render(d: RunData, figures: dict[str, Optional[bytes]], title: str = "graftl
     missing = (f"<p class='muted'>Not produced (yet): {esc(', '.join(d.missing))}.</p>" if d.missing else "")
     body = "".join([f"<h1>{esc(title)}</h1>", _headline(d), missing, _evidence(d),
                     _selection(d, figures.get("selection")), _training(d, figures.get("curves")),
-                    _test(d, figures.get("confusion")), _validation(d), _export(d), _lineage(d)])
+                    _test(d, figures.get("confusion")), _validation(d), _export(d),
+                    comparison_section(d.root, esc, table), _lineage(d)])
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
             f"<style>{CSS}</style></head><body data-images='pending'>{body}<script>{SCRIPT}</script></body></html>\n")

@@ -246,3 +246,5 @@ class CheckPredictions(Result):
 
     def of(self, seed: int) -> SeedPredictions:
         return next(s for s in self.seeds if s.seed == seed)
+
+from graftline.results.compare import ClassDelta, CompareResult  # noqa: E402,F401 - needs Result above
