@@ -90,7 +90,8 @@ def publish_stage(project_dir: Path, stage: str) -> str | None:
     return rel
 
 
-STATE_MARK = {"Completed": "▶ ran", "Skipped": "⏭ skipped (up to date)", "Cached": "♻ restored from run-cache"}
+# words, not emoji: a dashboard on a machine without an emoji font shows boxes (seen in headless Chromium)
+STATE_MARK = {"Completed": "**ran**", "Skipped": "skipped: up to date", "Cached": "cached: restored from DVC's run-cache"}
 
 
 def _artifact_ids() -> dict[str, str]:
@@ -176,7 +177,7 @@ def publish_run_report(project_dir: Path) -> list[str]:
     return made
 
 
-VERDICT_MARK = {"positive": "🟢", "inconclusive": "🟡", "negative": "🔴"}  # markdown has no colour: a sign per meaning
+VERDICT_MARK = {"positive": "transfer helped", "inconclusive": "no winner yet", "negative": "transfer HURT"}
 
 
 def _g(x: float | None, fmt: str) -> str:
@@ -185,7 +186,7 @@ def _g(x: float | None, fmt: str) -> str:
 
 def _verdict(c: CheckResult, t: str, s: str) -> list[str]:
     gate = "passed" if c.passed else "**FAILED: export blocked**"
-    return [f"## {VERDICT_MARK.get(c.verdict, '🟡')} Verdict: **{c.verdict}** (gate {gate})", "",
+    return [f"## Verdict: **{c.verdict}** ({VERDICT_MARK.get(c.verdict, c.verdict)}; gate {gate})", "",
             f"{t.capitalize()} **{c.transfer_acc:.3f}** vs {s} **{c.scratch_acc:.3f}** on {c.test_images} test "
             f"images ({100 * (c.transfer_acc - c.scratch_acc):+.1f} points, mean of {len(c.seeds)} paired seeds), "
             f"source `{c.source}`. NTG {c.ntg:+.3f}, interval {c.ntg_low:+.3f} to {c.ntg_high:+.3f} "
@@ -210,12 +211,10 @@ def _export(e: ExportResult) -> list[str]:
     q = e.int8
     if q is not None:
         fp32, int8 = q.test_acc.get("fp32"), q.test_acc.get("int8")
-        cost = "" if fp32 is None or int8 is None else f" ({100 * (int8 - fp32):+.1f} points)"
+        cost = " n/a" if fp32 is None or int8 is None else f" {100 * (int8 - fp32):+.1f} points"
         why = q.reason.removeprefix("kept: ").removeprefix("refused: ")
-        out += [f"INT8 **{'kept (shipped beside fp32)' if q.kept else 'refused'}**: {why}.", "",
-                f"fp32 → int8: {_g(q.ms_batch32.get('fp32'), '.2f')} → {_g(q.ms_batch32.get('int8'), '.2f')} ms "
-                f"per batch of 32 ({q.speedup_batch32:.2f}x, {q.threads} thread(s)); test accuracy "
-                f"{_g(fp32, '.4f')} → {_g(int8, '.4f')}{cost}; top-1 agreement {q.top1_agreement:.2%}.", ""]
+        out += [f"INT8 **{'kept (shipped beside fp32)' if q.kept else 'refused'}**: {why}; accuracy cost{cost}, top-1 "
+                f"agreement with fp32 {q.top1_agreement:.2%}, timed on {q.threads} thread(s).", ""]
     return out
 
 

@@ -113,7 +113,7 @@ def test_the_dashboard_shows_stages_only_and_what_each_did(harness, tmp_path: Pa
     by_key = {a.key: a for a in artifacts}
     summary = by_key["graftline-00-summary"].data
     prepare_link = f"[graftline-02-prepare](/artifacts/artifact/{by_key['graftline-02-prepare'].id})"
-    assert f"| prepare | ⏭ skipped (up to date) | {prepare_link} |\n| report | ⏭ skipped (up to date) |  |" in summary
+    assert f"| prepare | skipped: up to date | {prepare_link} |\n| report | skipped: up to date |  |" in summary
     assert all(t.state.is_completed() for t in tasks.values())  # skipped is a success: downstream still runs
 
     # Outputs deleted, inputs unchanged: DVC restores them from its run-cache without running the command.

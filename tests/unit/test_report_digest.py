@@ -20,7 +20,7 @@ def test_the_digest_holds_the_report_evidence(tmp_path: Path):
     run_report(Project(root))
     md = digest(root)
     chk = CheckResult.read(root / "metrics/check.json")
-    assert "## 🟢 Verdict: **positive** (gate passed)" in md
+    assert "## Verdict: **positive** (transfer helped; gate passed)" in md
     assert f"mean of {len(chk.seeds)} paired seeds" in md and "### Every seed (3, 5)" in md
     for r in chk.per_seed:  # every seed's row with its McNemar p, the exported one marked
         assert (f"| {r.seed}{' (exported)' if r.seed == 3 else ''} | {r.transfer_acc:.3f} | {r.scratch_acc:.3f} | "
@@ -28,7 +28,7 @@ def test_the_digest_holds_the_report_evidence(tmp_path: Path):
     worst_first = [line.split(" | ")[0][2:] for line in md.splitlines()
                    if line[2:].split(" | ")[0] in chk.per_class_ntg]
     assert worst_first == sorted(chk.per_class_ntg, key=lambda c: -chk.per_class_ntg[c])
-    assert "INT8 **refused**: not faster" in md and "test accuracy 0.9000 → 0.9000 (+0.0 points)" in md
+    assert "INT8 **refused**: not faster" in md and "accuracy cost +0.0 points, top-1 agreement with fp32 100.00%" in md
     assert "ONNX parity with torch **passed**: max abs difference 1e-06" in md
     assert "file://" not in md and str(root / "reports" / "run.html") in md
 
@@ -41,8 +41,8 @@ def test_a_negative_verdict_and_a_kept_int8_read_as_such(tmp_path: Path):
     e["int8"] = {**e["int8"], "kept": True, "reason": "kept: 1.8x faster", "test_acc": {"fp32": 0.9, "int8": 0.892}}
     (root / "metrics/export.json").write_text(json.dumps(e))
     md = digest(root)
-    assert "## 🔴 Verdict: **negative** (gate **FAILED: export blocked**)" in md
-    assert "INT8 **kept (shipped beside fp32)**: 1.8x faster" in md and "test accuracy 0.9000 → 0.8920 (-0.8 points)" in md
+    assert "## Verdict: **negative** (transfer HURT; gate **FAILED: export blocked**)" in md
+    assert "INT8 **kept (shipped beside fp32)**: 1.8x faster" in md and "accuracy cost -0.8 points" in md
     assert "The full page reports/run.html is not written yet." in md  # run_report not run here
 
 
