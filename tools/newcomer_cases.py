@@ -40,7 +40,11 @@ def one_line(text: str, pattern: str = "") -> str:
     return line if len(line) <= 260 else line[:257] + "..."
 
 
+TMP = ""  # the run's temporary folder, printed as $TMP
+
+
 def row(before: str, cmd: str, now: str) -> None:
+    now = now.replace(TMP, "$TMP") if TMP else now
     ROWS.append((before, cmd, now.replace("|", "\\|")))
     print(f"[{len(ROWS)}] {cmd}\n    {now}", file=sys.stderr)
 
@@ -100,14 +104,17 @@ def offline(tmp: Path, env: dict) -> None:
         f"exit {code}: {one_line(err, 'zoo|candidate')}")
     docs = one_line((tmp / "own" / "params.yaml").read_text(), "background in") if code == 0 else "(no project)"
     row("params.yaml points to `https://github.com/...`", "the generated params.yaml's docs line", docs)
-    miss = ("from pathlib import Path\nfrom graftline.models.candidates import Candidate, load\n"
-            "load(Candidate('hub:resnet18.a1_in1k', 'hub', 'resnet18.a1_in1k'), Path('.'))")
+    miss = ("import time\nfrom pathlib import Path\nfrom graftline.errors import ModelError\n"
+            "from graftline.models.candidates import Candidate, load\nt0 = time.monotonic()\ntry:\n"
+            "    load(Candidate('hub:resnet18.a1_in1k', 'hub', 'resnet18.a1_in1k'), Path('.'))\n"
+            "except ModelError as exc:\n    print(f'{time.monotonic() - t0:.1f} s in load(), timm's import included: "
+            "ModelError: {exc}')")
     for how, extra in (("HF_HUB_OFFLINE=1", {"HF_HUB_OFFLINE": "1"}), ("no network", {"HF_ENDPOINT": "http://127.0.0.1:9"})):
         (tmp / "miss.py").write_text(miss)
         code, out, err, secs = sh(f"{BIN / 'python'} miss.py", tmp, {**hf, **extra})
         retries = err.count("Retrying")
         row("5 retries with back-off per file (50.7 s), a wall of retries", f"a missing hub model, {how}",
-            f"{secs:.1f} s, {retries} retries: {one_line(err, 'ModelError|not in the Hugging Face cache')}")
+            f"{retries} retries, {one_line(out + err, 'ModelError')}")
     code, out, err, _ = sh("graftline params", tmp, env)
     keys = sum(1 for ln in out.splitlines() if re.match(r"^[a-z_]+\.[a-z_.\[\]]+( = |:)", ln))
     row("`graftline --help` lists no params", "`graftline params`",
@@ -201,7 +208,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", type=Path, help="a reproduced tiny project (copied, never changed)")
     args = ap.parse_args()
+    global TMP
     tmp = Path(tempfile.mkdtemp(prefix="graftline-newcomer-"))
+    TMP = str(tmp)
     clone = tmp / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True).stdout
