@@ -216,8 +216,9 @@ app.add_typer(cli_weights.app, name="weights")
 
 
 def main() -> None:
-    from graftline import log
+    from graftline import analytics_off, log
 
+    analytics_off()  # here, not on import: the stages DVC runs are this entry point, and so are their GX and hub
     log.setup_logging()
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     cmd = next((a for a in sys.argv[1:] if a in names), "")

@@ -23,17 +23,22 @@ import os
 import sys
 from pathlib import Path
 
-for _k, _v in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DVC_NO_ANALYTICS": "1",
-               "GX_ANALYTICS_ENABLED": "false"}.items():
-    os.environ.setdefault(_k, _v)
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
 
-from prefect import flow, get_run_logger  # noqa: E402
-from prefect.client.orchestration import get_client  # noqa: E402
-from prefect.concurrency.sync import concurrency  # noqa: E402
+from graftline_flows import dvc as dvc_tasks
+from graftline_flows import production
+from graftline_flows.report import publish_run_report, publish_summary
 
-from graftline_flows import dvc as dvc_tasks  # noqa: E402
-from graftline_flows import production  # noqa: E402
-from graftline_flows.report import key, publish_run_report, publish_summary  # noqa: E402
+# Set by the flow's entry points (main, the flow itself), not on import: what the flow starts (DVC, the stages, an
+# ephemeral Prefect server, which gets this process's environment) inherits them; the user's own values are kept.
+ANALYTICS_OFF = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DVC_NO_ANALYTICS": "1", "GX_ANALYTICS_ENABLED": "false"}
+
+
+def analytics_off() -> None:
+    for k, v in ANALYTICS_OFF.items():
+        os.environ.setdefault(k, v)
 
 
 def project_lock_name(root: Path) -> str:
@@ -60,6 +65,7 @@ def pipeline(project_dir: str = ".", pull: bool = False, push: bool = False, for
              promote: bool = False) -> dict:
     """Run every stale DVC stage of the project in order; publish artifacts; stop at the first failure. With
     ``promote``, commit the run and move ``prod`` when the comparison with the champion allows it (production.act)."""
+    analytics_off()  # a deployment's worker calls the flow without main()
     logger = get_run_logger()
     root = Path(project_dir).resolve()
     lock = project_lock_name(root)
@@ -71,40 +77,19 @@ def pipeline(project_dir: str = ".", pull: bool = False, push: bool = False, for
             dvc_tasks.pull(root)
         stages = dvc_tasks.stage_order(root)
         logger.info("stages in DVC order: %s", ", ".join(stages))
-        ran = {}
+        ran, states = {}, []
         for stage in stages:
             # the task's own state (Completed, Skipped, Cached); .result() raises the stage's StageFailed
-            ran[stage] = dvc_tasks.run_stage(root, stage, force=force, return_state=True).result()["ran"]
-        for publish in (publish_summary, publish_run_report, publish_report_digest,  # on the flow run itself
-                        production.publish_comparison):
-            dvc_tasks.plain(publish)(root)
+            state = dvc_tasks.run_stage(root, stage, force=force, return_state=True)
+            ran[stage] = state.result()["ran"]
+            states.append((stage, state.name))
+        dvc_tasks.plain(publish_run_report)(root)  # on the flow run itself; the summary last, linking them all
+        dvc_tasks.plain(production.publish_comparison)(root)
+        dvc_tasks.plain(publish_summary)(root, states)
         promoted = production.act(root) if promote else None
         if push:
             dvc_tasks.push(root)
     return {"stages": stages, "ran": ran, "promotion": promoted}
-
-
-def publish_report_digest(root: Path) -> str | None:
-    """The run report's judged numbers (metrics/run.json) as a markdown artifact, with where the page is: the
-    dashboard cannot link to reports/run.html (browsers refuse file:// links from a web page)."""
-    import json
-
-    from prefect.artifacts import create_markdown_artifact
-
-    numbers, page = root / "metrics" / "run.json", root / "reports" / "run.html"
-    if not numbers.is_file():
-        return None
-    rows = [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
-            for k, v in json.loads(numbers.read_text()).items()]
-    md = "\n".join(["# graftline run report", "", "The numbers that judge this run (metrics/run.json):", "",
-                    "| metric | value |", "|---|---|", *rows, "",
-                    f"The full page (charts, tables): `{page}`" + (" — open it on the machine that ran the flow "
-                                                                  "(`xdg-open` / `open`), or serve the folder: "
-                                                                  f"`python -m http.server -d {page.parent}`."
-                                                                  if page.is_file() else " (not written yet).")])
-    create_markdown_artifact(key=key("report", "digest"), markdown=md,
-                             description="the run report's judged numbers (reports/run.html has the page)")
-    return md
 
 
 def main() -> None:
@@ -115,6 +100,7 @@ def main() -> None:
     ap.add_argument("--force", action="store_true", help="re-run every stage even if up to date")
     ap.add_argument("--promote", action="store_true", help="commit the run and move prod when compare allows it")
     args = ap.parse_args()
+    analytics_off()  # before the flow call starts an ephemeral Prefect server
     try:
         pipeline(project_dir=args.project, pull=args.pull, push=args.push, force=args.force, promote=args.promote)
     except dvc_tasks.StageFailed as exc:

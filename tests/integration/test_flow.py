@@ -69,7 +69,7 @@ def test_flow_runs_one_task_per_stage_then_stops_at_a_gate(flow_module, tiny_git
     assert all(r.state.is_completed() for r in stage_runs)
     keys = {a.key for a in artifacts}
     assert {"graftline-05-select", "graftline-08-check", "graftline-09-export", "graftline-00-summary",
-            "graftline-10-report", "graftline-10-report-confusion", "graftline-10-report-selection",
+            "graftline-10-report-digest", "graftline-10-report-confusion", "graftline-10-report-selection",
             "graftline-10-report-curves", "graftline-10-report-ranking"} <= keys
     ran = state.result()["ran"]  # which stages graftline really ran (its status file), not restored by DVC
     assert {stage for stage, did in ran.items() if did} == STALE, ran

@@ -107,8 +107,13 @@ def test_the_dashboard_shows_stages_only_and_what_each_did(harness, tmp_path: Pa
     # Nothing changed: both stages are visibly skipped, not the green Completed of a stage that ran.
     again = pipeline(project_dir=str(project), return_state=True)
     assert again.is_completed() and again.result()["ran"] == {"prepare": False, "report": False}
-    tasks, _ = _runs(again.state_details.flow_run_id)
+    tasks, artifacts = _runs(again.state_details.flow_run_id)
     assert {n: t.state.name for n, t in tasks.items()} == {"prepare": "Skipped", "report": "Skipped"}
+    # the run's own page says what each stage did, in stage order, with a link to that stage's numbers
+    by_key = {a.key: a for a in artifacts}
+    summary = by_key["graftline-00-summary"].data
+    prepare_link = f"[graftline-02-prepare](/artifacts/artifact/{by_key['graftline-02-prepare'].id})"
+    assert f"| prepare | skipped: up to date | {prepare_link} |\n| report | skipped: up to date |  |" in summary
     assert all(t.state.is_completed() for t in tasks.values())  # skipped is a success: downstream still runs
 
     # Outputs deleted, inputs unchanged: DVC restores them from its run-cache without running the command.

@@ -113,7 +113,7 @@ def test_deployment_runs_two_overlapping_runs_one_after_the_other(server, tiny_g
         limits = [lim.name for lim in client.read_global_concurrency_limits(limit=50)]
     assert any(n.startswith("graftline-project-") for n in limits), limits
     for keys in arts.values():  # both runs publish the report, whichever ran the stages
-        assert {"graftline-10-report", "graftline-10-report-confusion", "graftline-10-report-ranking", "graftline-00-summary"} <= set(keys)
+        assert {"graftline-10-report-digest", "graftline-10-report-confusion", "graftline-10-report-ranking", "graftline-00-summary"} <= set(keys)
         # Prefect stores a link artifact as markdown: [text](url)
         assert keys["graftline-10-report"].data.endswith("/reports/run.html)"), keys["graftline-10-report"].data
         assert keys["graftline-10-report-confusion"].type == "image"

@@ -38,8 +38,10 @@ def test_bad_params_name_the_key(tmp_path: Path, override, key, fragment):
 def test_cli_exits_2_without_traceback(tmp_path: Path):
     """The installed console script itself (the subprocess is the point: its exit status and stderr)."""
     write_params(tmp_path, {"finetune": {"lr": "fast"}})
-    for cmd in ("prepare", "export"):
-        r = graftline(cmd, cwd=tmp_path)
+    # one real process for the exit status a shell sees; the other command in-process (the same main(), no second
+    # interpreter importing torch)
+    for cmd, run in (("prepare", graftline), ("export", cli)):
+        r = run(cmd, cwd=tmp_path)
         assert r.returncode == 2, (cmd, r.stdout, r.stderr)
         assert "finetune.lr" in r.stderr and "Traceback" not in r.stderr
 

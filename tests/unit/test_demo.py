@@ -30,7 +30,8 @@ def test_rendered_digits_look_like_the_target():
 
 
 def test_generate_writes_an_ordinary_image_folder(tmp_path: Path):
-    s = demo.generate(tmp_path / "demo", per_class=5, eval_fraction=0.2, seed=0)
+    # 5 letters per class, not the default 400: rendering 26 x 400 letters was most of this test's time
+    s = demo.generate(tmp_path / "demo", per_class=5, eval_fraction=0.2, seed=0, letters_per_class=5)
     assert s["target_images"] == 1797
     classes = sorted(p.name for p in (tmp_path / "demo/digits").iterdir())
     assert classes == [str(d) for d in range(10)]
@@ -38,6 +39,8 @@ def test_generate_writes_an_ordinary_image_folder(tmp_path: Path):
     assert img.size == (8, 8) and img.mode == "L"
     with np.load(tmp_path / "demo/sources/digits.npz") as z:
         assert set(z["split"]) == {"train", "eval"} and len(z["y"]) == 50
+    with np.load(tmp_path / "demo/sources/letters.npz") as z:
+        assert len(z["y"]) == 26 * 5 and list(z["classes"])[:2] == ["A", "B"]
     with np.load(tmp_path / "demo/sources/random_labels.npz") as z1, np.load(tmp_path / "demo/sources/digits.npz") as z2:
         assert (z1["x"] == z2["x"]).all() and not (z1["y"] == z2["y"]).all()
 

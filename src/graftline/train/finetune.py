@@ -143,7 +143,16 @@ def run_finetune(p: FinetuneParams, seed: int, proj: Project) -> TrainResult:
     return _train_arm("finetune", p, p.lr, seed, proj, pretrained=True)
 
 
+# The finetune keys the scratch arm shares with the transfer arm (budget, schedule, data order, device): dvc.yaml's
+# baseline stage declares exactly these (tests/integration/test_params_coverage.py measures it).
+SCRATCH_KEYS = ("steps", "batch_size", "weight_decay", "warmup_steps", "eval_every", "augment", "keep_best",
+                "zero_init_head", "patience", "device", "amp", "resume")
+
+
 def run_baseline(p: FinetuneParams, scratch_lr: float, seed: int, proj: Project) -> TrainResult:
     """Train the selected architecture from scratch with the same budget and ``seed`` (the transfer arm's data
-    order and augmentation) -> ``models/baseline/seed-<seed>``."""
-    return _train_arm("baseline", p, scratch_lr, seed, proj, pretrained=False)
+    order and augmentation) -> ``models/baseline/seed-<seed>``. Only ``SCRATCH_KEYS`` of ``p`` reach it, the rest
+    at their defaults, so its params_hash and checkpoint fingerprint do not change with the transfer arm's own keys
+    (lr, strategy, regulariser, probe), which do not re-run it."""
+    shared = FinetuneParams(**{k: getattr(p, k) for k in SCRATCH_KEYS})
+    return _train_arm("baseline", shared, scratch_lr, seed, proj, pretrained=False)

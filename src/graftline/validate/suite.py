@@ -10,7 +10,6 @@ publishes ``data/staged`` to ``data/prepared`` only when no error rule failed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
@@ -26,8 +25,6 @@ from graftline.validate import drift
 from graftline.validate.rules import Rule, offenders, rules
 from graftline.data.dupes import duplicate_columns
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
 REPORT_FILES = 20  # offending entries kept per rule in reports/validation.json
 SPLITS = ("train", "val", "test")
 
@@ -42,7 +39,9 @@ def run_suite(tables: dict[str, pd.DataFrame], suite_rules: list[Rule], severity
     # A temporary docs site only when Data Docs are asked for: GX's default ephemeral context always makes one and
     # logs "Created temporary directory ... for ephemeral docs site" at INFO on every run.
     stores = InMemoryStoreBackendDefaults(init_temp_docs_sites=docs_dir is not None)
-    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(store_backend_defaults=stores))
+    # analytics off in GX's own config, not through os.environ at import (a library import leaves the env alone)
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(store_backend_defaults=stores,
+                                                                                analytics_enabled=False))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # one summary line is ours to print
     source = context.data_sources.add_pandas("graftline")
     results = []
