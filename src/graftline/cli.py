@@ -52,7 +52,7 @@ def _rel(path: Path) -> str:
 def _arm_line(s) -> str:
     val = f"{s.val_acc:.3f}" if s.val_acc is not None else "n/a"
     best = f"{s.best_val_acc:.3f}" if s.best_val_acc is not None else "n/a"
-    return f"val acc {val} at step {s.kept_step}/{s.steps} (best {best} at {s.best_step}), {s.seconds:.1f} s"
+    return f"val acc {val} at step {s.kept_step}/{s.steps} (best {best} at {s.best_step})"
 
 
 @app.command()
@@ -108,7 +108,7 @@ def zoo() -> None:
         raise ConfigError(f"{_state['params_file']}: no `zoo:` section. The zoo stage pretrains the demo's source "
                           "models; a project made by `graftline init` lists hub: or file: candidates instead (add "
                           "the zoo section, or re-run `graftline init --with-demo-zoo`).")
-    run_zoo(params.zoo, proj.sources, proj.zoo, proj.root, proj.zoo_metrics)
+    run_zoo(params.zoo, proj.sources, proj.zoo, proj.root, proj.timings("zoo"))
 
 
 @app.command()

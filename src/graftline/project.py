@@ -93,14 +93,6 @@ class Project:
         return self.reports / "selection.json"
 
     @property
-    def select_metrics(self) -> Path:
-        return self.metrics / "select.json"
-
-    @property
-    def zoo_metrics(self) -> Path:
-        return self.metrics / "zoo.json"
-
-    @property
     def check_json(self) -> Path:
         return self.metrics / "check.json"
 
@@ -128,6 +120,21 @@ class Project:
     @property
     def run_metrics(self) -> Path:
         return self.metrics / "run.json"
+
+    @property
+    def state(self) -> Path:
+        """.graftline: the stamps (a DVC output), and beside them what no stage output may hold (git-ignored)."""
+        return self.path(".graftline")
+
+    def timings(self, stage: str) -> Path:
+        """.graftline/timings/<stage>.json (``finetune/seed-0``, ``zoo``, ...): how long the last run of a stage took.
+        Not a DVC output and not in git: a timing differs on every run, so any file DVC hashes must not hold one."""
+        return self.state / "timings" / f"{stage}.json"
+
+    @property
+    def lock(self) -> Path:
+        """.graftline/lock: held by every graftline stage command while it runs (one writer per project)."""
+        return self.state / "lock"
 
     def arm_root(self, arm: str) -> Path:
         """models/finetuned or models/baseline: the parent of every seed's model of that arm."""
@@ -198,3 +205,41 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         os.replace(path, old)
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def record_timings(proj: Project, stage: str, timings: dict) -> None:
+    """Merge ``timings`` into ``.graftline/timings/<stage>.json``. Best effort: a clock reading is never worth
+    failing a stage for, so an unwritable file is logged and skipped."""
+    path = proj.timings(stage)
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else {}
+        write_json_atomic(path, {**(old if isinstance(old, dict) else {}), **timings})
+    except (OSError, ValueError) as exc:
+        __import__("logging").getLogger(__name__).debug("timings not recorded in %s: %s", path, exc)
+
+
+# What an interrupted write leaves behind: write_bytes_atomic's ``.<name>.<random>.tmp`` and atomic_dir's
+# ``.<name>.tmp`` / ``.<name>.old`` directories. Only a run holding the project lock may sweep them.
+_LEFTOVER = (".*.tmp", ".*.old")
+_SWEPT = ("data", "models", "reports", "metrics", ".graftline", ".cache", "checkpoints")
+
+
+def leftovers(root: Path) -> list[Path]:
+    """Temporary files and directories an interrupted graftline write left in the project's output folders."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in (w for top in _SWEPT for w in os.walk(root / top)):
+        found += [Path(dirpath) / n for n in [*dirnames, *filenames] if any(Path(n).match(p) for p in _LEFTOVER)]
+        dirnames[:] = [d for d in dirnames if not any(Path(d).match(p) for p in _LEFTOVER)]
+    return sorted(found)
+
+
+def sweep_leftovers(root: Path) -> list[Path]:
+    """Remove :func:`leftovers` (call with the project lock held: a running writer's temporaries look the same)."""
+    gone = leftovers(root)
+    for p in gone:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+    return gone

@@ -165,7 +165,8 @@ def _run_parallel(p: ZooParams, workers: int, sources_dir: Path, tmp: Path, proj
 def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metrics_path: Path | None = None) -> ZooResult:
     """Train every candidate in ``p.candidates``, ``zoo.workers`` at once; write ``out`` (a directory) atomically.
 
-    Timings go to ``metrics_path``, not into ``out``: the models' directory must hash the same on every re-run.
+    Timings go to ``metrics_path`` (.graftline/timings/zoo.json, no DVC output): what DVC hashes must not change when
+    only the clock did.
     """
     missing = sorted({f"{c.domain}.npz" for c in p.candidates if not (sources_dir / f"{c.domain}.npz").is_file()})
     if missing:
