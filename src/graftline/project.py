@@ -175,9 +175,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a published model should read like any file
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # for the CLI's full-disk paragraph: which output, how many bytes
+            exc.graftline_path, exc.graftline_bytes = path, len(data)
         raise
 
 
@@ -218,18 +220,20 @@ def record_timings(proj: Project, stage: str, timings: dict) -> None:
         __import__("logging").getLogger(__name__).debug("timings not recorded in %s: %s", path, exc)
 
 
-# What an interrupted write leaves behind: write_bytes_atomic's ``.<name>.<random>.tmp`` and atomic_dir's
-# ``.<name>.tmp`` / ``.<name>.old`` directories. Only a run holding the project lock may sweep them.
+# What an interrupted write leaves: write_bytes_atomic's .<name>.<random>.tmp, atomic_dir's .<name>.tmp/.old.
 _LEFTOVER = (".*.tmp", ".*.old")
-_SWEPT = ("data", "models", "reports", "metrics", ".graftline", ".cache", "checkpoints")
+# Never inside the user's data (data/raw, or a root elsewhere): only the folders graftline writes, and data/ itself.
+_SWEPT = ("data/staged", "data/prepared", "data/demo", "models", "reports", "metrics", ".graftline", ".cache",
+          "checkpoints")
 
 
 def leftovers(root: Path) -> list[Path]:
     """Temporary files and directories an interrupted graftline write left in the project's output folders."""
-    found: list[Path] = []
+    odd = lambda name: any(Path(name).match(p) for p in _LEFTOVER)  # noqa: E731
+    found = [e for e in (root / "data").iterdir() if odd(e.name)] if (root / "data").is_dir() else []
     for dirpath, dirnames, filenames in (w for top in _SWEPT for w in os.walk(root / top)):
-        found += [Path(dirpath) / n for n in [*dirnames, *filenames] if any(Path(n).match(p) for p in _LEFTOVER)]
-        dirnames[:] = [d for d in dirnames if not any(Path(d).match(p) for p in _LEFTOVER)]
+        found += [Path(dirpath) / n for n in [*dirnames, *filenames] if odd(n)]
+        dirnames[:] = [d for d in dirnames if not odd(d)]
     return sorted(found)
 
 
