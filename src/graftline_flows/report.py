@@ -86,8 +86,18 @@ def publish_stage(project_dir: Path, stage: str) -> str | None:
     if not path.is_file():
         return None
     rows = [_flat(r) for r in to_rows(path)]
-    create_table_artifact(key=key(name, *(("seed", item) if item else ())), table=rows, description=f"{stage}: {rel}")
+    create_table_artifact(key=key(name, *(("seed", item) if item else ())), table=rows,
+                          description=f"{stage}: {rel}{_took(Project(Path(project_dir)), name, item)}")
     return rel
+
+
+def _took(proj: Project, name: str, item: str) -> str:
+    """The stage's wall time from .graftline/timings (not a DVC output: timings are not metrics), when recorded."""
+    try:
+        t = json.loads(proj.timings(name + (f"/seed-{item}" if item else "")).read_text())
+        return f" ({t.get('seconds', t.get('train_seconds')):.1f} s)"
+    except (OSError, ValueError, TypeError):
+        return ""
 
 
 @task(name="publish-summary")
