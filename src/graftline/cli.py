@@ -219,7 +219,7 @@ def main() -> None:
     try:
         with cli_run.stage_run(cmd, sys.argv[1:], root) if cmd in cli_run.STAGES else contextlib.nullcontext():
             rv = app(standalone_mode=False, prog_name="graftline")
-        code = rv if isinstance(rv, int) else 0
+        code = cli_run.unless_interrupted(rv if isinstance(rv, int) else 0)
     except GraftlineError as exc:
         typer.echo(f"{' '.join(filter(None, ['graftline', cmd]))}: error: {exc}", err=True)
         code, outcome = exc.exit_code, ("gate" if exc.exit_code == 1 else "error")

@@ -55,6 +55,13 @@ def root_of(argv: list[str]) -> Path:
     return Path(".").resolve()
 
 
+def unless_interrupted(code: int) -> int:
+    """``code``, or KeyboardInterrupt when a signal stopped the stage (typer turns Ctrl-C into a plain exit 130)."""
+    if _received:
+        raise Interrupted(signal.Signals(_received[0]).name)
+    return code
+
+
 def signal_code() -> int:
     """The exit code of an interrupted run: 128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
     return 128 + (_received[0] if _received else signal.SIGINT)

@@ -162,8 +162,7 @@ def _json_default(o: Any) -> Any:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
+    os.umask(mask := os.umask(0))
     return mask
 
 
@@ -197,8 +196,10 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not getattr(exc, "graftline_path", None):
+            exc.graftline_path = path  # a library's write (torch.onnx) names no file: name the output
         raise
     old = path.with_name(f".{path.name}.old")
     if old.exists():
