@@ -1,8 +1,7 @@
-"""The ``graftline`` command: one sub-command per pipeline stage, plus ``predict``.
-
-Each stage command reads params.yaml in the project directory (``--params`` for another file), calls the stage's
-``run_*`` function and prints a short summary. Exit codes: 0 ok, 1 a gate failed (its report was written first),
-2 bad input or configuration. Errors are one paragraph naming the file, the rule and the fix — no traceback.
+"""The ``graftline`` command: one sub-command per pipeline stage, plus ``predict``. Each stage command reads
+params.yaml (``--params``), calls the stage's ``run_*`` function and prints a short summary; cli_run.py runs it (lock,
+signals, disk errors). Exit codes: 0 ok, 1 a gate failed (its report written first), 2 bad input, configuration or
+disk, 75 the project busy, 130/143 interrupted. Errors are one paragraph naming the file, the rule and the fix.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Optional
 
 import typer
 
+from graftline import cli_run
 from graftline.errors import ConfigError, GraftlineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -29,8 +29,7 @@ def _options(
     project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory (holds params.yaml)."),
     params: Optional[Path] = typer.Option(None, "--params", help="Params file (default: <project>/params.yaml)."),
 ) -> None:
-    _state["root"] = project.resolve()
-    _state["params_file"] = params if params is not None else project / "params.yaml"
+    _state.update(root=project.resolve(), params_file=params if params is not None else project / "params.yaml")
     ctx.obj = _state  # for the commands in cli_tools
 
 
@@ -38,21 +37,17 @@ def _ctx():
     from graftline.config import load_params
     from graftline.project import Project
 
-    params = load_params(_state["params_file"])
-    return params, Project(_state["root"])
+    return load_params(_state["params_file"]), Project(_state["root"])
 
 
 def _rel(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(_state["root"]).as_posix()
-    except ValueError:
-        return str(path)
+    p = path.resolve()
+    return p.relative_to(_state["root"]).as_posix() if p.is_relative_to(_state["root"]) else str(path)
 
 
 def _arm_line(s) -> str:
-    val = f"{s.val_acc:.3f}" if s.val_acc is not None else "n/a"
-    best = f"{s.best_val_acc:.3f}" if s.best_val_acc is not None else "n/a"
-    return f"val acc {val} at step {s.kept_step}/{s.steps} (best {best} at {s.best_step}), {s.seconds:.1f} s"
+    val, best = (f"{v:.3f}" if v is not None else "n/a" for v in (s.val_acc, s.best_val_acc))
+    return f"val acc {val} at step {s.kept_step}/{s.steps} (best {best} at {s.best_step})"
 
 
 @app.command()
@@ -108,7 +103,7 @@ def zoo() -> None:
         raise ConfigError(f"{_state['params_file']}: no `zoo:` section. The zoo stage pretrains the demo's source "
                           "models; a project made by `graftline init` lists hub: or file: candidates instead (add "
                           "the zoo section, or re-run `graftline init --with-demo-zoo`).")
-    run_zoo(params.zoo, proj.sources, proj.zoo, proj.root, proj.zoo_metrics)
+    run_zoo(params.zoo, proj.sources, proj.zoo, proj.root, proj.timings("zoo"), proj.path(".cache", "zoo"))
 
 
 @app.command()
@@ -133,14 +128,13 @@ def finetune(seed: Optional[int] = SEED) -> None:
     params, proj = _ctx()
     if adapt_arm("finetune", seed, params, proj):
         return
-    from graftline.train.distributed import is_main
+    from graftline.train.distributed import is_main  # noqa: E402
 
     s = run_finetune(params.finetune, params.check.seeds[0] if seed is None else seed, proj)
     if not is_main():  # under torchrun, rank 0 reports
         return
-    f = s.forgetting
     forgot = (f"; source task {f.source_acc_before:.3f} -> {f.source_acc_after:.3f} "
-              f"(forgetting {f.forgetting:+.3f})") if f else ""
+              f"(forgetting {f.forgetting:+.3f})") if (f := s.forgetting) else ""
     typer.echo(f"finetune [{s.strategy}, regularizer {s.regularizer}, seed {s.seed}]: {_arm_line(s)}{forgot}")
 
 
@@ -156,9 +150,8 @@ def baseline(seed: Optional[int] = SEED) -> None:
     from graftline.train.distributed import is_main
 
     s = run_baseline(params.finetune, params.check.scratch_lr, params.check.seeds[0] if seed is None else seed, proj)
-    if not is_main():
-        return
-    typer.echo(f"baseline [seed {s.seed}]: {_arm_line(s)}")
+    if is_main():
+        typer.echo(f"baseline [seed {s.seed}]: {_arm_line(s)}")
 
 
 @app.command()
@@ -193,6 +186,7 @@ def report() -> None:
     _, proj = _ctx()
     r = run_report(proj)
     typer.echo(f"report: {_rel(Path(r['html']))} ({len(r['figures'])} charts, {r['seconds']:.1f} s)")
+    typer.echo(cli_run.timings_line(proj))  # timings are shown here, not in run.html (which must hash the same)
 
 
 @app.command()
@@ -207,15 +201,14 @@ def summary() -> None:
 from graftline import cli_compare, cli_params, cli_tools, cli_weights  # noqa: E402 - registered after the app exists
 
 app.command("params-check")(cli_params.params_check)
-
-app.command()(cli_compare.compare)
-app.command()(cli_tools.init)
-app.command()(cli_tools.predict)
-app.command()(cli_params.params)
+for _command in (cli_compare.compare, cli_tools.init, cli_tools.predict, cli_params.params):
+    app.command()(_command)
 app.add_typer(cli_weights.app, name="weights")
 
 
 def main() -> None:
+    import contextlib
+
     from graftline import analytics_off, log
 
     analytics_off()  # here, not on import: the stages DVC runs are this entry point, and so are their GX and hub
@@ -223,9 +216,11 @@ def main() -> None:
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     cmd = next((a for a in sys.argv[1:] if a in names), "")
     (usage_errors, aborts), code, outcome = cli_tools.cli_exception_types(), 0, "ok"
+    root = cli_run.root_of(sys.argv[1:])
     try:
-        rv = app(standalone_mode=False, prog_name="graftline")
-        code = rv if isinstance(rv, int) else 0
+        with cli_run.stage_run(cmd, sys.argv[1:], root) if cmd in cli_run.STAGES else contextlib.nullcontext():
+            rv = app(standalone_mode=False, prog_name="graftline")
+        code = cli_run.unless_interrupted(rv if isinstance(rv, int) else 0)
     except GraftlineError as exc:
         typer.echo(f"{' '.join(filter(None, ['graftline', cmd]))}: error: {exc}", err=True)
         code, outcome = exc.exit_code, ("gate" if exc.exit_code == 1 else "error")
@@ -233,15 +228,19 @@ def main() -> None:
         bare = type(exc).__name__ == "NoArgsIsHelpError"  # bare `graftline`: the help is the answer
         exc.show() if bare else typer.echo(cli_tools.usage_paragraph(exc, cmd), err=True)
         code, outcome = 2, "error"  # usage errors are 2 (README): 1 means a gate failed
-    except aborts:
-        typer.echo("aborted", err=True)
-        code, outcome = 130, "aborted"
+    except (*aborts, KeyboardInterrupt):  # Ctrl-C or SIGTERM (cli_run): where it stopped, how to resume
+        typer.echo(cli_run.interrupted_line(cmd, log.last_message()) if cmd in cli_run.STAGES else "aborted",
+                   err=True)
+        code, outcome = cli_run.signal_code(), "aborted"
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         outcome = "ok" if code == 0 else "error"
-    except BaseException:
-        log.write_status(cmd, 1, "crash")  # an unexpected traceback: Python exits 1, but it is not a gate
-        raise
+    except BaseException as exc:  # a full disk, a read-only project (an OSError, or one a library wrapped): a paragraph
+        if (err := cli_run.describe(exc, root)) is None:
+            log.write_status(cmd, 1, "crash")  # an unexpected traceback: Python exits 1, but it is not a gate
+            raise
+        typer.echo(f"{' '.join(filter(None, ['graftline', cmd]))}: error: {err}", err=True)
+        code, outcome = err.exit_code, "error"
     log.write_status(cmd, code, outcome)
     if code:
         sys.exit(code)

@@ -16,6 +16,5 @@ def adapt_arm(arm: str, seed: int | None, params, proj) -> bool:
     s = run_adapt_arm(params.adapt, arm, params.check.seeds[0] if seed is None else seed, proj)
     a = s.adapt
     typer.echo(f"{arm} [adapt {a.method}, trade-off {a.trade_off:g}, seed {s.seed}]: {s.train_images} "
-               f"labelled source + {a.target_images} unlabelled target images, DEV {a.dev:.3f} (label-free), "
-               f"{s.seconds:.1f} s")
+               f"labelled source + {a.target_images} unlabelled target images, DEV {a.dev:.3f} (label-free)")
     return True

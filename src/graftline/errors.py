@@ -4,7 +4,9 @@ Every error the CLI can raise on purpose is a ``GraftlineError``: it carries one
 the rule that failed and the fix, and the exit code the CLI returns (see ``cli.py``):
 
 * 1 — a gate failed (validation rule, negative transfer, export parity): the stage wrote its report first;
-* 2 — bad input or configuration (params.yaml, a missing file, an unloadable candidate).
+* 2 — bad input or configuration (params.yaml, a missing file, an unloadable candidate), or a full disk / read-only
+  project (``ResourceError``);
+* 75 — another stage command is running on the project (``ProjectBusy``); 130/143 — stopped by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -38,3 +40,15 @@ class GateFailed(GraftlineError):
     """A quality gate failed. Raised only after the stage has written its report, so the user can read why."""
 
     exit_code = 1
+
+
+class ResourceError(GraftlineError):
+    """The machine refused a write: a full disk, a file size limit, a read-only or forbidden path (cli_run.py)."""
+
+    exit_code = 2
+
+
+class ProjectBusy(GraftlineError):
+    """Another stage command holds the project's lock (.graftline/lock); exit 75, sysexits' EX_TEMPFAIL: try again."""
+
+    exit_code = 75

@@ -10,9 +10,17 @@ import sys
 class _Stderr(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (pytest and in-process callers redirect it)."""
 
+    last: str | None = None  # the last message shown: where a stage was when a signal stopped it (cli_run)
+
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr
+        _Stderr.last = record.getMessage()
         super().emit(record)
+
+
+def last_message() -> str | None:
+    """The last message graftline logged on stderr in this process (None before the first)."""
+    return _Stderr.last
 
 
 def setup_logging(level: str | None = None) -> None:

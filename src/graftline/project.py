@@ -93,14 +93,6 @@ class Project:
         return self.reports / "selection.json"
 
     @property
-    def select_metrics(self) -> Path:
-        return self.metrics / "select.json"
-
-    @property
-    def zoo_metrics(self) -> Path:
-        return self.metrics / "zoo.json"
-
-    @property
     def check_json(self) -> Path:
         return self.metrics / "check.json"
 
@@ -139,6 +131,21 @@ class Project:
     def run_metrics(self) -> Path:
         return self.metrics / "run.json"
 
+    @property
+    def state(self) -> Path:
+        """.graftline: the stamps (a DVC output), and beside them what no stage output may hold (git-ignored)."""
+        return self.path(".graftline")
+
+    def timings(self, stage: str) -> Path:
+        """.graftline/timings/<stage>.json (``finetune/seed-0``, ``zoo``, ...): how long the last run of a stage took.
+        Not a DVC output and not in git: a timing differs on every run, so any file DVC hashes must not hold one."""
+        return self.state / "timings" / f"{stage}.json"
+
+    @property
+    def lock(self) -> Path:
+        """.graftline/lock: held by every graftline stage command while it runs (one writer per project)."""
+        return self.state / "lock"
+
     def arm_root(self, arm: str) -> Path:
         """models/finetuned or models/baseline: the parent of every seed's model of that arm."""
         return {"finetune": self.finetuned, "baseline": self.baseline}[arm]
@@ -165,8 +172,7 @@ def _json_default(o: Any) -> Any:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
+    os.umask(mask := os.umask(0))
     return mask
 
 
@@ -178,9 +184,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a published model should read like any file
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # for the CLI's full-disk paragraph: which output, how many bytes
+            exc.graftline_path, exc.graftline_bytes = path, len(data)
         raise
 
 
@@ -198,8 +206,10 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not getattr(exc, "graftline_path", None):
+            exc.graftline_path = path  # a library's write (torch.onnx) names no file: name the output
         raise
     old = path.with_name(f".{path.name}.old")
     if old.exists():
@@ -208,3 +218,43 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         os.replace(path, old)
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def record_timings(proj: Project, stage: str, timings: dict) -> None:
+    """Merge ``timings`` into ``.graftline/timings/<stage>.json``. Best effort: a clock reading is never worth
+    failing a stage for, so an unwritable file is logged and skipped."""
+    path = proj.timings(stage)
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else {}
+        write_json_atomic(path, {**(old if isinstance(old, dict) else {}), **timings})
+    except (OSError, ValueError) as exc:
+        __import__("logging").getLogger(__name__).debug("timings not recorded in %s: %s", path, exc)
+
+
+# What an interrupted write leaves: write_bytes_atomic's .<name>.<random>.tmp, atomic_dir's .<name>.tmp/.old.
+_LEFTOVER = (".*.tmp", ".*.old")
+# Never inside the user's data (data/raw, or a root elsewhere): only the folders graftline writes, and data/ itself.
+_SWEPT = ("data/staged", "data/prepared", "data/demo", "models", "reports", "metrics", ".graftline", ".cache",
+          "checkpoints")
+
+
+def leftovers(root: Path) -> list[Path]:
+    """Temporary files and directories an interrupted graftline write left in the project's output folders."""
+    odd = lambda name: any(Path(name).match(p) for p in _LEFTOVER)  # noqa: E731
+    found = [e for e in (root / "data").iterdir() if odd(e.name)] if (root / "data").is_dir() else []
+    for dirpath, dirnames, filenames in (w for top in _SWEPT for w in os.walk(root / top)):
+        found += [Path(dirpath) / n for n in [*dirnames, *filenames] if odd(n)]
+        dirnames[:] = [d for d in dirnames if not odd(d)]
+    return sorted(found)
+
+
+def sweep_leftovers(root: Path) -> list[Path]:
+    """Remove :func:`leftovers` (call with the project lock held: a running writer's temporaries look the same)."""
+    gone = leftovers(root)
+    for p in gone:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+    return gone

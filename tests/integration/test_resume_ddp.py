@@ -58,7 +58,7 @@ def test_kill_minus_9_then_rerun_ends_bit_identical(upstream: Path, augment: str
     r = subprocess.run([str(BIN / "graftline"), "finetune"], cwd=upstream, env=_env1(), capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    summary = json.loads((upstream / "metrics/finetune/seed-0.json").read_text())
+    summary = json.loads((upstream / ".graftline/timings/finetune/seed-0.json").read_text())  # run history
     assert 0 < summary["resumed_from_step"] < 150, summary
     assert "resuming from" in r.stderr
     assert weights.read_bytes() == reference  # bit for bit
@@ -85,7 +85,7 @@ def test_a_checkpoint_from_other_params_is_not_resumed(upstream: Path):
     r = graftline("finetune", cwd=upstream)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "another configuration" in r.stderr
-    assert json.loads((upstream / "metrics/finetune/seed-0.json").read_text())["resumed_from_step"] == 0
+    assert json.loads((upstream / ".graftline/timings/finetune/seed-0.json").read_text())["resumed_from_step"] == 0
 
 
 def test_ddp_on_two_processes_gives_the_one_process_weights(upstream: Path):

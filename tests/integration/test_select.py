@@ -32,7 +32,7 @@ def project(tiny_git_repo, tmp_path_factory) -> Path:
 def select(project: Path, name: str, **kw) -> tuple[SelectionReport, dict]:
     p = SelectParams(**kw)
     report = run_select(p, Project(project))  # a copy of the tiny project: its selection is ours to overwrite
-    return report, json.loads(Project(project).select_metrics.read_text())
+    return report, json.loads(Project(project).timings("select").read_text())
 
 
 def test_every_estimator_is_reported_and_the_ranking_follows_the_chosen_one(project: Path):

@@ -14,7 +14,7 @@ from tests.unit.test_run_report import INIT_STAGES, _project
 
 
 def test_the_digest_holds_the_report_evidence(tmp_path: Path):
-    from graftline_flows.report import digest
+    from graftline_flows.digest import digest
 
     root = _project(tmp_path, 0.95, INIT_STAGES)
     run_report(Project(root))
@@ -34,7 +34,7 @@ def test_the_digest_holds_the_report_evidence(tmp_path: Path):
 
 
 def test_a_negative_verdict_and_a_kept_int8_read_as_such(tmp_path: Path):
-    from graftline_flows.report import digest
+    from graftline_flows.digest import digest
 
     root = _project(tmp_path, 0.0, INIT_STAGES)
     e = json.loads((root / "metrics/export.json").read_text())
@@ -47,6 +47,6 @@ def test_a_negative_verdict_and_a_kept_int8_read_as_such(tmp_path: Path):
 
 
 def test_no_digest_before_any_result(tmp_path: Path):
-    from graftline_flows.report import digest
+    from graftline_flows.digest import digest
 
     assert digest(tmp_path) is None

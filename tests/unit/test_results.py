@@ -55,16 +55,16 @@ def test_a_nested_row_with_an_unknown_key_is_refused_naming_the_file_and_the_key
 
 def test_writers_cannot_put_an_unknown_key_in_a_row_either():
     train = dict(val_acc=0.5, best_val_acc=0.5, best_step=1, kept_step=1, steps=1, steps_done=1, stopped_early=False,
-                 lr=0.1, strategy="full", regularizer="none", train_images=1, val_images=1, seconds=0.1,
-                 resumed_from_step=0, processes=1, init="pretrained", source="zoo:a")
+                 lr=0.1, strategy="full", regularizer="none", train_images=1, val_images=1,
+                 processes=1, init="pretrained", source="zoo:a")
     with pytest.raises(ValidationError, match="forgetting.forgot"):
         TrainResult(**train, forgetting={"source_eval": "s", "source_eval_images": 1, "source_acc_before": 0.9,
                                          "source_acc_after": 0.8, "forgetting": 0.1, "forgot": 0.1})
     with pytest.raises(ValidationError, match="int8.latency_ms"):
         ExportResult(parity_max_abs_diff=0.0, top1_agreement=1.0, parity_atol=1e-4, passed=True, test_images=1,
-                     onnx_test_acc=1.0, export_seconds=1.0, opset=17, onnx_sha256="o", model_sha256=None,
-                     data_hash="d", int8={"kept": True, "reason": "kept", "speedup_batch32": 1.5,
-                                          "ms_batch32": {}, "test_acc": {}, "top1_agreement": 1.0, "threads": 1,
+                     onnx_test_acc=1.0, opset=17, onnx_sha256="o", model_sha256=None,
+                     data_hash="d", int8={"kept": True, "reason": "kept",
+                                          "test_acc": {}, "top1_agreement": 1.0, "threads": 1,
                                           "latency_ms": 2.0})
 
 

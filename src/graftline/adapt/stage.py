@@ -30,7 +30,7 @@ from graftline.errors import ConfigError, DataError
 from graftline.models import weights
 from graftline.models.candidates import Candidate, load as load_candidate, resolve
 from graftline.models.card import Lineage, ModelCard
-from graftline.project import Project, atomic_dir, write_json_atomic
+from graftline.project import Project, atomic_dir, record_timings, write_json_atomic
 from graftline.results import SelectionReport, TrainResult
 
 log = logging.getLogger(__name__)
@@ -113,13 +113,14 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, proj: Project) -> TrainRe
     summary = TrainResult(
         val_acc=None, best_val_acc=None, seed=seed, best_step=p.steps, kept_step=p.steps, steps=p.steps,
         steps_done=p.steps, stopped_early=False, lr=p.lr, strategy=f"adapt:{method}", regularizer="none",
-        train_images=len(src["x"]), val_images=0, seconds=round(seconds, 2), resumed_from_step=0, processes=1,
+        train_images=len(src["x"]), val_images=0, processes=1,
         init=card.lineage.init, source=cand.name,
         adapt={"method": method, "trade_off": trade_off, "target_images": len(tx), **score,
                "target": p.target_folder or "data/prepared train+val (labels ignored)"})
     with atomic_dir(proj.arm(arm, seed)) as tmp:
         summary.model_sha256 = weights.save(tmp / "model", model, card)
     summary.write(proj.arm_metrics(arm, seed))
+    record_timings(proj, f"{arm}/seed-{seed}", {"train_seconds": round(seconds, 2)})
     write_json_atomic(proj.arm_metrics(arm, seed).with_suffix("") / "adapt.json",
                       {**summary.adapt.model_dump(), "recipe": vars(recipe)})
     return summary

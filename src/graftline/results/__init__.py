@@ -153,9 +153,7 @@ class TrainResult(Result):
     strategy: str
     regularizer: str
     train_images: int
-    val_images: int
-    seconds: float
-    resumed_from_step: int
+    val_images: int  # how long it took and the step it resumed from: .graftline/timings/<arm>/seed-<s>.json
     processes: int
     init: str
     source: str
@@ -224,8 +222,7 @@ class ExportResult(Result):
     parity_atol: float
     passed: bool
     test_images: int
-    onnx_test_acc: float
-    export_seconds: float
+    onnx_test_acc: float  # the export's and the INT8 latency timings: .graftline/timings/export.json
     opset: int
     onnx_sha256: str
     model_sha256: Optional[str]

@@ -113,7 +113,6 @@ class Probe(Row):
 
     steps: int
     val_acc: Optional[float]
-    seconds: float
 
 
 class UnfreezeStep(Row):
@@ -161,9 +160,7 @@ class Int8Report(Row):
     """The INT8 decision (export/quantize.py): kept only when faster here without losing accuracy."""
 
     kept: bool
-    reason: str
-    speedup_batch32: float
-    ms_batch32: dict[str, float]  # fp32, int8
+    reason: str  # which conditions held; the latencies it measured: .graftline/timings/export.json
     test_acc: dict[str, float]
     top1_agreement: float
     threads: int

@@ -125,11 +125,11 @@ def _run_dask(cands: list[dict], target: Target, settings: dict, p: SelectParams
 def run_select(p: SelectParams, proj: Project) -> SelectionReport:
     """Score each candidate with every estimator; rank by ``p.estimator``; write ``report_path``.
 
-    Timings go to ``metrics_path``: the report is a dependency of fine-tuning and must not change when only the
-    clock did.
+    Timings and cache hits go to ``metrics_path`` (.graftline/timings/select.json, no DVC output): the report is a
+    dependency of fine-tuning and must not change when only the clock or the cache did.
     """
     prepared, zoo_dir, project_root, report_path, metrics_path = (proj.prepared, proj.zoo, proj.root, proj.selection,
-                                                                  proj.select_metrics)
+                                                                  proj.timings("select"))
     rows, classes, meta = read_manifest(prepared)
     splits = ("train", "val") if p.score_on == "train+val" else ("train",)
     scored_rows = [r for r in rows if r.split in splits]

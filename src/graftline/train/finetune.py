@@ -25,7 +25,7 @@ from graftline.models import weights
 from graftline.models.candidates import Candidate, load as load_candidate
 from graftline.models.card import Lineage, ModelCard
 from graftline.models.heads import head_param_names
-from graftline.project import Project, atomic_dir
+from graftline.project import Project, atomic_dir, record_timings
 from graftline.results import SelectionReport, TrainResult
 from graftline.train import checkpoint as ckpt
 from graftline.train import distributed as dist
@@ -122,8 +122,7 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, proj: Project,
         val_acc=result.best_val_acc if p.keep_best else result.final_val_acc, best_val_acc=result.best_val_acc,
         seed=seed, best_step=result.best_step, kept_step=result.kept_step, steps=p.steps, steps_done=result.steps_done,
         stopped_early=result.stopped_early, lr=lr, strategy=strategy, regularizer=arm_p.regularizer,
-        train_images=len(train), val_images=len(val), seconds=round(result.seconds, 2),
-        resumed_from_step=result.resumed_from, processes=dist.world_size(), init=card.lineage.init,
+        train_images=len(train), val_images=len(val), processes=dist.world_size(), init=card.lineage.init,
         source=card.lineage.source, forgetting=forgetting, **{k: v for k, v in facts.items() if k != "strategy"})
     if not dist.is_main():
         return summary
@@ -132,6 +131,8 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, proj: Project,
     live = {k: v for k, v in summary.model_dump().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     curves.close({**live, **({"forgetting": forgetting["forgetting"]} if forgetting else {})})
     summary.write(proj.arm_metrics(arm, seed))
+    record_timings(proj, f"{arm}/seed-{seed}", {"train_seconds": round(result.seconds, 2),
+                                                "resumed_from_step": result.resumed_from})
     if p.resume:
         ckpt.clear(ckpt_dir)  # the run finished: a re-run is a new run, not a resume
     return summary

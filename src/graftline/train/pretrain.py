@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -65,10 +66,19 @@ def _init_worker(progress) -> None:
 
 
 def _train_candidate(p: ZooParams, i: int, sources_dir: Path, tmp: Path, project_root: Path, threads: int,
-                     bar: bool) -> tuple[ZooCandidate, dict]:
-    """Train ``p.candidates[i]`` with ``threads`` torch threads and save it under ``tmp``; the row and its timing."""
+                     bar: bool, resume: Path | None = None) -> tuple[ZooCandidate, dict]:
+    """Train ``p.candidates[i]`` with ``threads`` torch threads and save it under ``tmp``; the row and its timing.
+    With ``resume`` (this configuration's folder in .cache/zoo) a candidate an interrupted run finished is copied
+    from there, byte for byte, instead of trained again; one this run finishes is kept there until the zoo is done."""
     torch.set_num_threads(threads)
     cand = p.candidates[i]
+    kept = resume / f"{i}-{cand.id}" if resume is not None else None
+    if kept is not None and (kept / "row.json").is_file():
+        for f in sorted(kept.glob(f"{cand.id}.*")):
+            shutil.copy2(f, tmp / f.name)
+        log.info("zoo: %s: finished by an interrupted run, kept (%s)", cand.id, kept)
+        row = ZooCandidate.model_validate_json((kept / "row.json").read_text())
+        return row, {"train_seconds": 0.0, "source_eval_accuracy": row.source_eval_accuracy, "resumed": True}
     size = (p.image_size, p.image_size)
     src_path = sources_dir / f"{cand.domain}.npz"
     key = (str(src_path), size)
@@ -97,6 +107,11 @@ def _train_candidate(p: ZooParams, i: int, sources_dir: Path, tmp: Path, project
     digest = weights.save(tmp / cand.id, model, card)
     row = ZooCandidate(id=cand.id, architecture=cand.architecture, domain=cand.domain,
                        source_eval_accuracy=eval_acc, weights_sha256=digest)
+    if kept is not None:
+        with atomic_dir(kept) as k:
+            for f in sorted(tmp.glob(f"{cand.id}.*")):
+                shutil.copy2(f, k / f.name)
+            (k / "row.json").write_text(row.model_dump_json())
     return row, {"train_seconds": round(seconds, 2), "source_eval_accuracy": eval_acc}
 
 
@@ -122,7 +137,7 @@ def _done(trained: dict, i: int, row: ZooCandidate, timing: dict) -> None:
 
 
 def _run_parallel(p: ZooParams, workers: int, sources_dir: Path, tmp: Path, project_root: Path,
-                  trained: dict) -> None:
+                  trained: dict, resume: Path | None = None) -> None:
     """Train the candidates in ``workers`` spawned processes, largest first; a step bar over the whole zoo moves as
     the workers report their steps (and the log gets a line every tenth of the total)."""
     from concurrent.futures import FIRST_COMPLETED, wait
@@ -137,7 +152,7 @@ def _run_parallel(p: ZooParams, workers: int, sources_dir: Path, tmp: Path, proj
     steps = [0] * n
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(progress,))
     try:
-        futures = {pool.submit(_train_candidate, p, i, sources_dir, tmp, project_root, THREADS, False): i
+        futures = {pool.submit(_train_candidate, p, i, sources_dir, tmp, project_root, THREADS, False, resume): i
                    for i in _largest_first(p)}
         pending, logged = set(futures), 0
         with tqdm(total=total, desc=f"zoo ({n} models)", unit="step", mininterval=2.0) as bar:
@@ -162,10 +177,26 @@ def _run_parallel(p: ZooParams, workers: int, sources_dir: Path, tmp: Path, proj
         progress.close()
 
 
-def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metrics_path: Path | None = None) -> ZooResult:
-    """Train every candidate in ``p.candidates``, ``zoo.workers`` at once; write ``out`` (a directory) atomically.
+def _resume_dir(cache: Path, p: ZooParams, sources_dir: Path) -> Path:
+    """This configuration's folder of finished candidates: its params, sources and code (lineage's stamp) hashed."""
+    import hashlib
+    import json
 
-    Timings go to ``metrics_path``, not into ``out``: the models' directory must hash the same on every re-run.
+    from graftline.lineage import stamp
+
+    key = {"params": section_hash(p), "code": stamp("zoo"), "sources": {
+        c.domain: hashlib.sha256((sources_dir / f"{c.domain}.npz").read_bytes()).hexdigest() for c in p.candidates}}
+    return cache / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metrics_path: Path | None = None,
+            resume_cache: Path | None = None) -> ZooResult:
+    """Train every candidate in ``p.candidates``, ``zoo.workers`` at once; write ``out`` (a directory) atomically.
+    With ``resume_cache`` (the CLI's .cache/zoo) each finished candidate is kept until the whole zoo is written, so an
+    interrupted run resumes from the candidates it finished.
+
+    Timings go to ``metrics_path`` (.graftline/timings/zoo.json, no DVC output): what DVC hashes must not change when
+    only the clock did.
     """
     missing = sorted({f"{c.domain}.npz" for c in p.candidates if not (sources_dir / f"{c.domain}.npz").is_file()})
     if missing:
@@ -176,14 +207,15 @@ def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metr
     n = len(p.candidates)
     trained: dict[int, tuple[ZooCandidate, dict]] = {}  # candidate index -> (row, timing), in completion order
     before = torch.get_num_threads()
+    resume = _resume_dir(resume_cache, p, sources_dir) if resume_cache is not None else None
     with atomic_dir(out) as tmp:
         try:
             if workers == 1:
-                jobs = (_train_candidate(p, i, sources_dir, tmp, project_root, threads, True) for i in range(n))
+                jobs = (_train_candidate(p, i, sources_dir, tmp, project_root, threads, True, resume) for i in range(n))
                 for i, (row, timing) in enumerate(jobs):
                     _done(trained, i, row, timing)
             else:
-                _run_parallel(p, workers, sources_dir, tmp, project_root, trained)
+                _run_parallel(p, workers, sources_dir, tmp, project_root, trained, resume)
         finally:
             _SOURCES.clear()  # decoded sources live for one zoo run (this process's; each worker process ends with it)
             torch.set_num_threads(before)  # a serial zoo trained in this process: give it its threads back
@@ -191,4 +223,6 @@ def run_zoo(p: ZooParams, sources_dir: Path, out: Path, project_root: Path, metr
         result.write(tmp / "zoo.json")
     if metrics_path is not None:
         write_json_atomic(metrics_path, {trained[i][0].id: trained[i][1] for i in range(n)})
+    if resume_cache is not None:
+        shutil.rmtree(resume_cache, ignore_errors=True)  # the zoo is published: a forced re-run trains afresh
     return result

@@ -119,7 +119,7 @@ def register_strategy(name: str) -> Callable[[Strategy], Strategy]:
 
 def _probe_phase(run: StrategyRun) -> tuple[FitResult, dict]:
     r = linear_probe(run.model, run.data, run.probe, run.phase("probe"))
-    return r, {"probe": {"steps": r.steps_done, "val_acc": r.final_val_acc, "seconds": round(r.seconds, 2)}}
+    return r, {"probe": {"steps": r.steps_done, "val_acc": r.final_val_acc}}
 
 
 @register_strategy("linear_probe")

@@ -1,0 +1,24 @@
+"""A second ``dvc repro`` writes the same dvc.lock, byte for byte, in another directory: no timing, cache state,
+date, absolute path or dict order in any file DVC hashes (the timings live in .graftline/timings, undeclared)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import dvc
+from tests.integration.conftest import copy_of, ok
+
+
+def test_a_forced_second_repro_elsewhere_writes_the_same_dvc_lock(tiny_build: Path, tmp_path: Path):
+    first = (tiny_build / "dvc.lock").read_bytes()
+    p = copy_of(tiny_build, tmp_path / "elsewhere" / "proj")  # another absolute path: none may leak into an output
+    ok(dvc("repro", "--force", cwd=p))  # every stage runs again, none is restored from the run cache
+    second = (p / "dvc.lock").read_bytes()
+    assert second == first, "dvc.lock differs after a second full run"
+    assert ok(dvc("status", cwd=p)).strip() == "Data and pipelines are up to date."
+    # the timings went to the undeclared observability files, one per stage run
+    timings = json.loads((p / ".graftline/timings/zoo.json").read_text())
+    assert all(v["train_seconds"] >= 0 for k, v in timings.items() if k != "seconds")
+    assert (p / ".graftline/timings/finetune/seed-0.json").is_file()
+    assert "timings" not in first.decode() and "metrics/zoo.json" not in first.decode()
