@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,7 @@ from selection import ESTIMATORS, scores  # noqa: E402  (the demo case's scoring
 from graftline.config import load_params  # noqa: E402
 from graftline.data.dataset import load_split  # noqa: E402
 from graftline.eval.logits import predict_logits  # noqa: E402
-from graftline.models.candidates import Candidate, load  # noqa: E402
-from graftline.results import SelectionReport  # noqa: E402
+from graftline.models.candidates import Candidate, load, resolve  # noqa: E402
 from graftline.train.finetune import _probe_recipe, _recipe, init_model  # noqa: E402
 from graftline.train.loop import FitData  # noqa: E402
 from graftline.train.recipe import Hooks  # noqa: E402
@@ -50,7 +50,8 @@ def truth(cands: list[Candidate], root: Path, p, seeds: int) -> dict:
     out = {}
     for c in cands:
         _, meta = load(c, root)
-        size = meta.preprocess.size
+        # The candidate's own resize and crop where the card has one (photo preprocessing), else its plain size.
+        size = getattr(meta.preprocess, "resize", meta.preprocess.size)
         train, val, test = (load_split(root / "data/prepared", root, s, meta.in_chans, size)
                             for s in ("train", "val", "test"))
         data = FitData(train.data, val.data, meta.preprocess.mean, meta.preprocess.std)
@@ -90,18 +91,33 @@ def compare(entries: list[dict], gt: dict, n_boot: int, seed: int = 0) -> dict:
         if np.isnan(s).any():
             continue
         pick = int(np.argmax(s))
-        wt = [weightedtau(s, t).statistic for t in boot_truth]
+        with warnings.catch_warnings():  # a saturated estimator (every score equal) has no tau: NaN, said below
+            warnings.simplefilter("ignore")
+            wt = [weightedtau(s, t).statistic for t in boot_truth]
+            lo_hi = [float(np.nanpercentile(wt, q)) if not np.isnan(wt).all() else float("nan") for q in (2.5, 97.5)]
         regret = 100 * (boot_truth.max(axis=1) - boot_truth[:, pick])
         out[name] = {
             "kendall_tau": float(kendalltau(s, truth_acc).statistic),
             "weighted_tau": float(weightedtau(s, truth_acc).statistic),
-            "weighted_tau_interval": [float(np.nanpercentile(wt, 2.5)), float(np.nanpercentile(wt, 97.5))],
+            "weighted_tau_interval": lo_hi,
+            "distinct_scores": int(len(np.unique(np.round(s, 6)))),
             "selected": short(names[pick]),
             "regret_points": float(100 * (truth_acc.max() - truth_acc[pick])),
             "regret_interval": [float(np.percentile(regret, 2.5)), float(np.percentile(regret, 97.5))],
             "scores": {short(n): float(v) for n, v in zip(names, s)},
         }
     return out
+
+
+def _clean(x):
+    """NaN (a saturated estimator's tau) as JSON null."""
+    if isinstance(x, float) and np.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
 
 
 def main() -> None:
@@ -118,11 +134,7 @@ def main() -> None:
     params = load_params(root / "params.yaml")
     p = params.finetune.model_copy(update={"steps": args.steps,
                                            "warmup_steps": min(params.finetune.warmup_steps, args.steps // 10)})
-    sel = SelectionReport.read(root / "reports/selection.json")
-    cands = [Candidate.from_dict(r.spec.model_dump()) if hasattr(r, "spec") else None for r in sel.ranking]
-    if any(c is None for c in cands):
-        from graftline.models.candidates import resolve
-        cands = resolve(params.select.candidates, root / "models/zoo", root)
+    cands = resolve(params.select.candidates, root / "models/zoo", root)  # as the select stage resolved them
     print(f"selection benchmark (real): {len(cands)} candidates, {args.seeds} seeds x {args.steps} steps, "
           f"project {root}", flush=True)
     t0 = time.perf_counter()
@@ -147,7 +159,7 @@ def main() -> None:
     accs = [v["mean"] for v in gt.values()]
     results["truth_spread_points"] = 100 * (max(accs) - min(accs))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "selection_real.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "selection_real.json").write_text(json.dumps(_clean(results), indent=2) + "\n")
     default = results["variants"]["train+val"]
     print(f"\ntruth spread {results['truth_spread_points']:.1f} points; brute force {brute:.0f} s per pass; wrote "
           f"{args.out / 'selection_real.json'}")
