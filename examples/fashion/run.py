@@ -117,7 +117,11 @@ def collect(project: Path, wall: float, repro_rc: int) -> dict:
 # black background: at init's photo default (perceptual-hash distance <= 4) validate flags 21 cross-split pairs of
 # *different* products (two plain shirts, two flip-flops; docs/fashion-example.md) as leaked copies. Distance 1 is
 # the library's default and still catches a re-encoded or resized copy of the same image.
-PARAMS_AFTER_INIT = {("validate", "near_duplicate_distance"): "1"}
+# export.parity_atol: the fine-tuned lite1 at 64 px has logits up to 5.7, and torch's own float32 forward differs
+# from its float64 forward by 2.7e-4 there (onnxruntime's float32 by 4.1e-4): init's 1e-4 is below float32's
+# rounding for this network and refused an export whose top-1 agreed on all 1,000 test images (6.9e-4 measured).
+# 1e-3 is above that noise; top-1 agreement must still be 100% (export.min_top1_agreement).
+PARAMS_AFTER_INIT = {("validate", "near_duplicate_distance"): "1", ("export", "parity_atol"): "0.001"}
 
 
 def set_params(params: Path, values: dict[tuple[str, str], str]) -> None:
@@ -138,21 +142,35 @@ def set_params(params: Path, values: dict[tuple[str, str], str]) -> None:
 
 def run_one(labels: int, a: argparse.Namespace, specs: list[str]) -> dict:
     data_dir, project = a.out / f"data-{labels}", a.out / f"project-{labels}"
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "GX_ANALYTICS_ENABLED": "false"}
+    if a.reuse and (project / "dvc.yaml").is_file():  # keep what ran; dvc repro runs only what the edit made stale
+        set_params(project / "params.yaml", PARAMS_AFTER_INIT)
+        counts = {s: sum(1 for line in (data_dir / "manifest.csv").read_text().splitlines()[1:]
+                         if line.endswith("," + s)) for s in ("train", "val", "test")}
+        print(f"== {labels} labels per class: reusing {project}", flush=True)
+        res = _repro(labels, a, project, counts, env)
+        if (earlier := a.out / f"results-{labels}.json").is_file():  # the time of the runs before this one
+            before = json.loads(earlier.read_text())
+            res["earlier_repro_seconds"] = before.get("earlier_repro_seconds", 0) + before.get("wall_seconds", 0)
+        return res
     for d in (data_dir, project):
         if d.exists():
             shutil.rmtree(d)
     counts = write(data_dir, labels, a.val_per_class, a.test, a.classes, a.data_seed)
     print(f"== {labels} labels per class: {counts} -> {project}", flush=True)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "GX_ANALYTICS_ENABLED": "false"}
     init = [_graftline(), "init", str(project), "--csv", str(data_dir / "manifest.csv"), "--steps", str(a.steps),
             "--seeds", str(a.seeds), "--batch-size", str(a.batch_size)]
     for s in specs:
         init += ["--candidate", s]
     subprocess.run(init, check=True, env=env)
     set_params(project / "params.yaml", PARAMS_AFTER_INIT)
+    return _repro(labels, a, project, counts, env)
+
+
+def _repro(labels: int, a: argparse.Namespace, project: Path, counts: dict, env: dict) -> dict:
     t0 = time.perf_counter()
-    with open(project / "repro.log", "w") as log:  # git-ignored? no: left untracked beside the project's files
+    with open(project / "repro.log", "a") as log:  # every dvc repro of this project, appended
         rc = subprocess.run([_dvc(), "repro"], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - t0
     summary = subprocess.run([_graftline(), "summary"], cwd=project, env=env, capture_output=True, text=True).stdout
@@ -191,6 +209,8 @@ def main() -> None:
     ap.add_argument("--imagenet", type=Path, default=REPO / "models/imagenet", help="where `make imagenet` put them")
     ap.add_argument("--zoo", type=Path, default=REPO / "models/zoo", help="a demo zoo (models/zoo after dvc repro zoo)")
     ap.add_argument("--data-seed", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true", help="keep an existing project: apply the params edits and "
+                    "dvc repro what they made stale (after changing PARAMS_AFTER_INIT)")
     ap.add_argument("--out", type=Path, default=REPO / "build/fashion")
     a = ap.parse_args()
     if (why := missing_reason()) is not None:
