@@ -75,8 +75,8 @@ TEST_WORKERS ?= 2# pytest-xdist workers, one torch thread each (tests/conftest.p
 # A module is the unit of work, handed out longest first (tests/conftest.py); docs/development.md has the durations.
 XDIST := -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist loadfile --no-loadscope-reorder)
 
-test: setup chromium  ## every test, the slow end-to-end ones included (report screenshot: build/test-artifacts)
-	GRAFTLINE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest $(XDIST) --durations 25
+test: setup chromium fashion-mnist  ## every test, the slow end-to-end ones included (report screenshot: build/test-artifacts)
+	GRAFTLINE_REQUIRE_CHROMIUM=1 GRAFTLINE_REQUIRE_FASHION=1 $(BIN)/python -m pytest $(XDIST) --durations 25
 
 test-fast: setup  ## the unit tests (no end-to-end pipeline; under a minute)
 	$(BIN)/python -m pytest $(XDIST) -m "not slow" --durations 10
