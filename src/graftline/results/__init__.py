@@ -193,6 +193,14 @@ class CheckResult(Result):
     source: str
     architecture: str
     data_hash: str
+    # the sequential design (check/sequential.py): pairs trained, the planned range, why it stopped
+    pairs_used: Optional[int] = None
+    min_seeds: Optional[int] = None
+    max_seeds: Optional[int] = None
+    stop_reason: str = ""  # "settled at look 2 (3 pairs)", "max seeds reached (5 pairs)"
+    family_confidence: Optional[float] = None  # check.confidence: over all looks (`confidence` is one look's)
+    lr: dict[str, float] = {}  # each arm's learning rate (transfer, scratch), read from the trained arms
+    lr_search: str = ""  # how those rates were chosen (check.lr_search): equal tuning effort for both arms
 
 
 class AdaptResult(Result):
@@ -246,3 +254,6 @@ class CheckPredictions(Result):
 
     def of(self, seed: int) -> SeedPredictions:
         return next(s for s in self.seeds if s.seed == seed)
+
+
+from graftline.results.looks import LookResult, PairSkipped  # noqa: E402,F401  (looks.py imports Result)

@@ -22,6 +22,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from graftline.config.training import looks_text
 from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import ConfigError
 from graftline.scaffold.checks import check_init_data, docs_link
@@ -109,7 +110,8 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
         "steps": str(steps), "warmup_steps": str(min(20, steps // 10)),  # the validator: warmup below steps
         "batch_size": str(batch_size), "eval_every": str(max(5, n_train // batch_size)),
         "demo_params": DEMO_PARAMS if with_demo_zoo else "", "zoo_params": ZOO_PARAMS if with_demo_zoo else "",
-        "seeds": "[" + ", ".join(str(i) for i in range(seeds)) + "]",
+        "seeds": "[" + ", ".join(str(i) for i in range(seeds)) + "]", "min_seeds": str(min(2, seeds)),
+        "looks": looks_text(list(range(seeds))),
         "images": f"{n_images} images", "version": _version(), "prefect_version": _prefect_version(),
         "data_line": (f"referenced in place at {root} (not copied)" if in_place else
                       f"copied into data/raw and tracked by DVC (data/raw.dvc); add images, then `dvc add data/raw`"),
