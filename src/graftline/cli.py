@@ -170,7 +170,7 @@ def check() -> None:
     params, proj = _ctx()
     r = run_check_stage(params.check, params.adapt, proj)
     typer.echo(f"check: {r.verdict}: transfer {r.transfer_acc:.3f} vs scratch {r.scratch_acc:.3f} over "
-               f"{len(r.seeds)} seeds ({r.stop_reason}) -> NTG {r.ntg:+.3f}, {100 * r.confidence:.0f}% interval "
+               f"{len(r.seeds)} seeds ({r.stop_reason}) -> NTG {r.ntg:+.3f}, {100 * r.confidence:.4g}% interval "
                f"[{r.ntg_low:+.3f}, {r.ntg_high:+.3f}] (negative above {r.max_ntg:+.3f})")
 
 

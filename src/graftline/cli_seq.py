@@ -17,7 +17,7 @@ def not_needed(arm: str, seed: int | None, params, proj) -> bool:
 
 def look(ctx: typer.Context,
          seed: int = typer.Option(..., "--seed", help="The pair this look gates (a seed of check.seeds).")) -> None:
-    """The interim look before pair --seed (sequential seeds) -> metrics/looks/for-<seed>.json: is it needed?"""
+    """The interim look before pair --seed (sequential seeds) -> metrics/looks/look-<seed>.json, gate-<seed>.json"""
     from graftline.check.look import run_look
     from graftline.config import load_params
     from graftline.project import Project
@@ -28,7 +28,7 @@ def look(ctx: typer.Context,
 
 
 def look_first(ctx: typer.Context) -> None:
-    """The look before the first pair of check.seeds (always needed) -> metrics/looks/for-<first seed>.json."""
+    """The look before the first pair of check.seeds (always needed) -> metrics/looks/{look,gate}-<first seed>.json."""
     from graftline.config import load_params
 
     look(ctx, load_params(ctx.obj["params_file"]).check.seeds[0])

@@ -1,6 +1,7 @@
 """The ``look`` stage: the interim look that decides whether the pair of ``--seed`` is still needed.
 
-``graftline look --seed S`` writes ``metrics/looks/for-S.json``: for the first seed of ``check.seeds`` it only
+``graftline look --seed S`` writes ``metrics/looks/look-S.json`` and the pair's gate ``metrics/looks/gate-S.json``
+(graftline/results/looks.py): for the first seed of ``check.seeds`` it only
 records that the first pair is needed; for a later seed it reads the look before the previous pair, scores that
 pair's two arms on the test split (if it trained), appends their correctness, and takes the sequential design's look
 (check/sequential.py) once ``check.min_seeds`` pairs are in. Settled (or settled earlier): the pair is not needed,
@@ -19,8 +20,8 @@ from graftline.check.sequential import look_confidence, look_number, run_sequent
 from graftline.config import CheckParams
 from graftline.errors import ConfigError
 from graftline.project import Project
-from graftline.results import LookResult
-from graftline.results.looks import PairCorrectness, look_path, skipped
+from graftline.results import LookResult, PairGate
+from graftline.results.looks import PairCorrectness, gate_path, look_path, skipped
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +34,26 @@ def _ok(bits: str) -> np.ndarray:
     return np.frombuffer(bits.encode(), dtype=np.uint8) == ord("1")
 
 
+def _write(r: LookResult, proj: Project) -> LookResult:
+    r.write(look_path(proj, r.seed))
+    PairGate(seed=r.seed, needed=r.needed, reason=None if r.needed else r.reason).write(gate_path(proj, r.seed))
+    return r
+
+
 def run_look(p: CheckParams, proj: Project, seed: int) -> LookResult:
-    """Write ``metrics/looks/for-<seed>.json`` (see the module docstring) and return it."""
+    """Write the look before pair ``seed`` and its gate (see the module docstring); return the look."""
     if seed not in p.seeds:
         raise ConfigError(f"graftline look --seed {seed}: {seed} is not in check.seeds {p.seeds} (params.yaml); "
                           "dvc.yaml runs one look per seed of check.looks.")
     level = look_confidence(p.confidence, p.min_seeds, p.max_seeds)
-    out = look_path(proj, seed)
     i = p.seeds.index(seed)
     if i == 0:
-        r = LookResult(seed=seed, needed=True, reason="the first pair", confidence=level)
-        r.write(out)
-        return r
+        return _write(LookResult(seed=seed, needed=True, reason="the first pair", confidence=level), proj)
     prev_seed = p.seeds[i - 1]
     prev = LookResult.read(look_path(proj, prev_seed))
     if not prev.needed or skipped(proj, "finetune", prev_seed) is not None:
         reason = prev.reason if not prev.needed else f"pair {prev_seed} was not trained"
-        r = prev.model_copy(update={"seed": seed, "needed": False, "reason": reason, "look": None})
-        r.write(out)
-        return r
+        return _write(prev.model_copy(update={"seed": seed, "needed": False, "reason": reason, "look": None}), proj)
     cache: dict = {}
     transfer, _ = _predict(proj.arm("finetune", prev_seed), proj, cache)
     scratch, _ = _predict(proj.arm("baseline", prev_seed), proj, cache)
@@ -75,6 +77,6 @@ def run_look(p: CheckParams, proj: Project, seed: int) -> LookResult:
         r = LookResult(needed=not settled, reason=("settled at " if settled else "") + why, look=j,
                        settled_at=j if settled else None, verdict=v.verdict, ntg=v.ntg, ntg_low=v.ntg_low,
                        ntg_high=v.ntg_high, **base)
-    r.write(out)
+    _write(r, proj)
     log.info("look before pair %s: %s (%s)", seed, "needed" if r.needed else "not needed", r.reason)
     return r

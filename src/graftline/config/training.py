@@ -24,8 +24,10 @@ class FinetuneParams(Section):
     augment: bool = Field(True, description="light geometric augmentation of the training images")
     zero_init_head: bool = Field(True, description="start the classifier at zero in both arms (BiT)")
     keep_best: bool = Field(False, description="end on the best validation checkpoint (noisy with few val images)")
-    patience: int = Field(0, ge=0, description="early stopping: epochs (eval_every steps each) without a better "
-                                               "val accuracy before stopping; 0 = off")
+    patience: int = Field(3, ge=0, description="early stopping, both arms alike: epochs (eval_every steps each) "
+                                               "without a better val accuracy before stopping; 0 = off")
+    min_val_images: int = Field(50, ge=1, description="early stopping only with at least this many validation "
+                                                      "images (fewer: the full budget, the stop would follow noise)")
     strategy: Literal[STRATEGIES] = "full"
     regularizer: Literal[REGULARIZERS] = "none"
     probe_steps: int = Field(200, ge=1, description="head-only steps on cached features (linear_probe, lp_ft)")

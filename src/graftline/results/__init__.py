@@ -256,4 +256,4 @@ class CheckPredictions(Result):
         return next(s for s in self.seeds if s.seed == seed)
 
 
-from graftline.results.looks import LookResult, PairSkipped  # noqa: E402,F401  (looks.py imports Result)
+from graftline.results.looks import LookResult, PairGate, PairSkipped  # noqa: E402,F401  (looks.py imports Result)

@@ -1,8 +1,10 @@
 """The sequential design's files (check/sequential.py): the look that gates each pair, and a pair not needed.
 
-``metrics/looks/for-<seed>.json`` (``LookResult``) is written by ``graftline look --seed <seed>`` before that seed's
-pair trains: it carries every earlier pair's test correctness (so the next look needs only its own pair's models)
-and says whether the pair is still needed. A pair that is not needed writes a ``PairSkipped`` in place of each of its
+``graftline look --seed <seed>`` writes, before that seed's pair trains, ``metrics/looks/look-<seed>.json``
+(``LookResult``: every earlier pair's test correctness, so the next look needs only its own pair's models, and the
+verdict at this look) and ``metrics/looks/gate-<seed>.json`` (``PairGate``: needed or not, and why not). The pair's
+stages depend on the gate only, which stays byte-identical while the pair is needed, so a look re-taken after an
+unrelated change (another max_ntg, one more seed) does not re-train a pair that was and stays needed. A pair that is not needed writes a ``PairSkipped`` in place of each of its
 outputs (``not_needed.json`` in the model and curve folders, and the metrics file itself), in seconds, as a cached
 DVC stage like any other: a re-run trains nothing already trained, a change upstream re-evaluates the looks.
 """
@@ -26,8 +28,17 @@ class PairCorrectness(Row):
     scratch: str
 
 
+class PairGate(Result):
+    """``metrics/looks/gate-<seed>.json``: does pair ``seed`` train? (the reason only when it does not)"""
+
+    made_by: str = "`graftline look`"
+    seed: int
+    needed: bool
+    reason: Optional[str] = None
+
+
 class LookResult(Result):
-    """``metrics/looks/for-<seed>.json``: the interim look taken before pair ``seed`` (check/sequential.py)."""
+    """``metrics/looks/look-<seed>.json``: the interim look taken before pair ``seed`` (check/sequential.py)."""
 
     made_by: str = "`graftline look`"
     seed: int  # the pair this look gates
@@ -55,7 +66,11 @@ class PairSkipped(Result):
 
 
 def look_path(proj: Project, seed: int):
-    return proj.metrics / "looks" / f"for-{seed}.json"
+    return proj.metrics / "looks" / f"look-{seed}.json"
+
+
+def gate_path(proj: Project, seed: int):
+    return proj.metrics / "looks" / f"gate-{seed}.json"
 
 
 def skipped(proj: Project, arm: str, seed: int) -> Optional[PairSkipped]:
@@ -70,13 +85,13 @@ def skip_if_settled(proj: Project, arm: str, seed: int) -> Optional[PairSkipped]
     sequential chain): train."""
     from graftline.project import atomic_dir
 
-    gate = look_path(proj, seed)
-    if not gate.is_file():
+    path = gate_path(proj, seed)
+    if not path.is_file():
         return None
-    look = LookResult.read(gate)
-    if look.needed:
+    gate = PairGate.read(path)
+    if gate.needed:
         return None
-    rec = PairSkipped(seed=seed, arm=arm, not_needed=look.reason)
+    rec = PairSkipped(seed=seed, arm=arm, not_needed=gate.reason or "an earlier look settled the verdict")
     metrics = proj.arm_metrics(arm, seed)
     for folder in (proj.arm(arm, seed), metrics.with_suffix("")):
         with atomic_dir(folder) as tmp:
