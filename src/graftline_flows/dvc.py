@@ -165,13 +165,13 @@ def run_stage(project_dir: Path, stage: str, force: bool = False):
 
 def _not_needed(project_dir: Path, stage: str) -> str | None:
     """The reason a finetune@s / baseline@s stage wrote a skip record instead of training, else None."""
-    from graftline import results
     from graftline.project import Project
+    from graftline.results import pair_skipped
 
     name, _, item = stage.partition("@")
     if name not in ("finetune", "baseline") or not item.lstrip("-").isdigit():
         return None
-    rec = results.looks.skipped(Project(Path(project_dir)), name, int(item))
+    rec = pair_skipped(Project(Path(project_dir)), name, int(item))
     return rec.not_needed if rec else None
 
 

@@ -256,4 +256,5 @@ class CheckPredictions(Result):
         return next(s for s in self.seeds if s.seed == seed)
 
 
-from graftline.results.looks import LookResult, PairGate, PairSkipped  # noqa: E402,F401  (looks.py imports Result)
+# looks.py imports Result from here, so it comes last
+from graftline.results.looks import LookResult, PairGate, PairSkipped, skipped as pair_skipped  # noqa: E402,F401
