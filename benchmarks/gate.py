@@ -97,7 +97,8 @@ def selection(kind: str) -> Path:
     source = SOURCES[kind]
     path = WORK / f"selection-{kind}.json"
     (cand,) = resolve([source], harmful_zoo() if kind == "harmful" else ROOT / "models" / "zoo", ROOT)
-    SelectionReport(estimator="logme", scored_on={"splits": [], "images": 0, "classes": 0}, data_hash="", ranking=[], selected=source,
+    SelectionReport(estimator="logme", scored_on={"splits": [], "images": 0, "classes": 0}, data_hash="", ranking=[],
+                    selected=source,
                     selected_spec=cand.to_dict(), why="benchmark").write(path)
     return path
 
