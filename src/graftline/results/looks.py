@@ -4,7 +4,8 @@
 (``LookResult``: every earlier pair's test correctness, so the next look needs only its own pair's models, and the
 verdict at this look) and ``metrics/looks/gate-<seed>.json`` (``PairGate``: needed or not, and why not). The pair's
 stages depend on the gate only, which stays byte-identical while the pair is needed, so a look re-taken after an
-unrelated change (another max_ntg, one more seed) does not re-train a pair that was and stays needed. A pair that is not needed writes a ``PairSkipped`` in place of each of its
+unrelated change (another max_ntg, one more seed) does not re-train a pair that was and stays needed. A pair that is
+not needed writes a ``PairSkipped`` in place of each of its
 outputs (``not_needed.json`` in the model and curve folders, and the metrics file itself), in seconds, as a cached
 DVC stage like any other: a re-run trains nothing already trained, a change upstream re-evaluates the looks.
 """
