@@ -1,30 +1,27 @@
-"""The negative-transfer gate's own benchmark: false alarms, detection, ties and cost, on the demo.
+"""The negative-transfer gate's own benchmark: false alarms, detection, ties and cost, sequential vs fixed K.
 
-Each repetition re-splits the demo's real digits with another ``data.seed`` (a new train/val/test split, 3 labels
-per class as shipped), then trains, with the finetune stage's own code and recipe, ``--seeds`` paired seeds (default
-0-4) of:
+Each repetition is an independent draw: it re-splits the demo's real digits with another ``data.seed`` (a new
+train/val/test split, 3 labels per class as shipped) AND trains with new seeds (repetition r uses seeds
+10000 + 5 r .. 10000 + 5 r + 4; the tie's second scratch arm 50000 + ...), so no seed's effect carries across
+repetitions (the earlier version reused seeds 0-4 and found F(4, 76) = 5.2 for the seed effect). Per repetition it
+trains, with the finetune stage's own code and recipe at a reduced budget (``--steps``, default 100, to fit the CPU
+budget; the verdict's logic does not depend on it), five paired seeds of:
 - ``good``: transfer from ``zoo:resnet10t.digits`` (the demo's pick) against scratch: a `negative` verdict is a
   false alarm (goal <= 5 % of repetitions);
 - ``harmful``: transfer from a source built to hurt: the random-label control (``zoo:resnet10t.random_labels``,
   pretrained on shuffled labels) with every convolution's weights multiplied by 10. BatchNorm cancels the scale,
   so it computes exactly the control's function, but AdamW's steps are 10x smaller relative to its weights, so
-  fine-tuning barely moves it off features of noise. (The control as it is, or trained 10x longer to memorise,
-  recovers at the shipped learning rate: NTG about +0.01, not harmful enough to test detection.) Its mean NTG is
-  measured; `negative` is a detection (goal >= 90 %);
-- ``tie``: scratch against scratch with other initial weights and data order (seed + 1000), equal in expectation by
-  construction: `inconclusive` is right (goal >= 90 %), anything else is a wrong call. Equal in expectation over
-  seeds, but every repetition reuses the same seeds, and a seed's initial weights and data order help or hurt
-  alike on every re-split (``seed_effects``: two-way ANOVA, repetition x seed): the 20 ties are 20 splits of one
-  draw of two seed sets, whose gap is printed.
-Verdicts are computed for K = 3 (the first three seeds) and for all the seeds, from the same trainings, so the
-default K can be chosen from the table. The scratch arms serve all three comparisons (they are the runs the check
-stage would train). Cost: the K-seed check (K pairs + verdict) against a 1-seed check (1 pair + verdict), from the
-measured training times.
+  fine-tuning barely moves it off features of noise. `negative` is a detection (goal >= 90 %);
+- ``tie``: scratch against scratch with other initial weights and data order: `inconclusive` is right (goal >= 90
+  %), anything else is a wrong call.
+The verdicts are computed from the same trainings for the fixed design (K = 5 pairs, one look at 95 %) and for the
+sequential design (check/sequential.py: min_seeds 2 or 3, then one pair per look up to 5, Bonferroni over the looks),
+which uses a prefix of the same five pairs: the table reports, per design and case, the calls and the mean number of
+pairs trained, and the training time those pairs cost (measured per arm).
 
-Every arm's per-image correctness is cached in ``/tmp/graftline-gate/rep<r>/arms.npz`` (test labels included), so
-a re-run (more repetitions, more seeds, another verdict rule) trains only what is missing. Usage:
-python benchmarks/gate.py [--reps 20] [--seeds 0 1 2 3 4] [--workers 2]. Results are written after every
-repetition to benchmarks/results/gate.json; prints the cost ratio last. Needs the zoo and the demo (`dvc repro zoo`).
+Every arm's per-image correctness is cached in ``/tmp/graftline-gate-seq/rep<r>/arms.npz``, so a re-run trains only
+what is missing. Usage: python benchmarks/gate.py [--reps 20] [--steps 100] [--workers 2]. Results are written after
+every repetition to benchmarks/results/gate.json. Needs the zoo and the demo (`dvc repro zoo`).
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -42,8 +38,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = Path("/tmp/graftline-gate")
+WORK = Path("/tmp/graftline-gate-seq")
+K = 5  # pairs per repetition (the fixed design; the sequential one uses a prefix)
+DESIGNS = {"fixed K=5": None, "sequential min 2": 2, "sequential min 3": 3}
 SOURCES = {"good": "zoo:resnet10t.digits", "harmful": "zoo:resnet10t.random_labels"}
+TIE = 40000  # the tie arm's seeds: the pair's seed + TIE (another draw of initial weights and data order)
 INFLATE = 10.0  # the harmful source's convolution weights x INFLATE (see the docstring)
 
 
@@ -98,7 +97,8 @@ def selection(kind: str) -> Path:
     source = SOURCES[kind]
     path = WORK / f"selection-{kind}.json"
     (cand,) = resolve([source], harmful_zoo() if kind == "harmful" else ROOT / "models" / "zoo", ROOT)
-    SelectionReport(estimator="logme", scored_on={}, data_hash="", ranking=[], selected=source,
+    SelectionReport(estimator="logme", scored_on={"splits": [], "images": 0, "classes": 0}, data_hash="", ranking=[],
+                    selected=source,
                     selected_spec=cand.to_dict(), why="benchmark").write(path)
     return path
 
@@ -131,8 +131,9 @@ def train(task: tuple) -> dict:
     from graftline.train.finetune import run_baseline, run_finetune
 
     torch.set_num_threads(1)
-    rep, kind, seed, p = task  # params read once at the start: editing params.yaml meanwhile changes nothing
-    ft = p.finetune.model_copy(update={"resume": False})
+    rep, kind, seed, p, steps = task  # params read once at the start: editing params.yaml meanwhile changes nothing
+    ft = p.finetune.model_copy(update={"resume": False, "steps": steps, "warmup_steps": min(p.finetune.warmup_steps,
+                                                                                              steps // 10)})
     prepared = split(rep, p)
     base = WORK / f"rep{rep}" / kind
     t0 = time.perf_counter()
@@ -140,9 +141,9 @@ def train(task: tuple) -> dict:
     if kind in SOURCES:
         run_finetune(ft, seed, proj)
     else:  # scratch (paired seed) or tie (the same recipe, other initial weights and data order)
-        run_baseline(ft, p.check.scratch_lr, seed + (1000 if kind == "tie" else 0), proj)
+        run_baseline(ft, p.check.scratch_lr, seed + (TIE if kind == "tie" else 0), proj)
     seconds = time.perf_counter() - t0
-    seed_dir = proj.arm("finetune" if kind in SOURCES else "baseline", seed + (1000 if kind == "tie" else 0))
+    seed_dir = proj.arm("finetune" if kind in SOURCES else "baseline", seed + (TIE if kind == "tie" else 0))
     model, meta = weights.load(seed_dir / "model")
     test = load_split(prepared, ROOT, "test", meta.in_chans, meta.preprocess.size, meta.preprocess)
     pred = predict_logits(model, test.data, meta.preprocess.mean, meta.preprocess.std).argmax(1).numpy()
@@ -151,61 +152,48 @@ def train(task: tuple) -> dict:
             "y": test.y.numpy().tolist(), "classes": test.classes, "seconds": seconds}
 
 
+def seeds_of(rep: int) -> list[int]:
+    """Repetition ``rep``'s own training seeds: no seed is used by two repetitions."""
+    return [10000 + K * rep + i for i in range(K)]
+
+
 def verdicts(arms: dict, y: np.ndarray, seeds: list[int], p) -> dict:
-    from graftline.check.verdict import decide
+    """Per design and case: the verdict, NTG, pairs trained and the training seconds those pairs cost."""
+    from graftline.check.sequential import run_sequential
 
     classes = [str(c) for c in range(int(y.max()) + 1)]
 
     def stack(kind):
         return np.array([arms[f"{kind}_{s}"] for s in seeds], dtype=bool)
 
-    out = {}
-    for name in ("good", "harmful", "tie"):
-        v = decide(stack(name), stack("scratch"), y, classes, seeds, p.check.max_ntg, p.check.confidence,
-                   p.check.bootstrap)
-        out[name] = {"verdict": v.verdict, "ntg": v.ntg, "ntg_low": v.ntg_low, "ntg_high": v.ntg_high,
-                     "per_seed": [round(d.ntg, 4) for d in v.per_seed]}
-    t0 = time.perf_counter()
-    decide(stack("good"), stack("scratch"), y, classes, seeds, p.check.max_ntg, p.check.confidence, p.check.bootstrap)
-    verdict_s = time.perf_counter() - t0
-    sec = [arms[f"seconds_{k}_{s}"] for k in ("good", "scratch") for s in seeds if f"seconds_{k}_{s}" in arms]
-    pair = 2 * float(np.mean(sec))  # the mean measured arm time (cached arms from earlier runs may lack one)
-    out["cost"] = {"k_seed_s": len(seeds) * pair + verdict_s, "one_seed_s": pair + verdict_s}
+    def cost(kind, k):
+        return float(sum(arms[f"seconds_{kind}_{s}"] + arms[f"seconds_scratch_{s}"] for s in seeds[:k]))
+
+    out: dict = {}
+    for design, min_seeds in DESIGNS.items():
+        out[design] = {}
+        for name in ("good", "harmful", "tie"):
+            r = run_sequential(stack(name), stack("scratch"), y, classes, seeds, min_seeds or len(seeds),
+                               p.check.max_ntg, p.check.confidence, p.check.bootstrap)
+            v = r.verdict
+            out[design][name] = {"verdict": v.verdict, "ntg": v.ntg, "ntg_low": v.ntg_low, "ntg_high": v.ntg_high,
+                                 "pairs": r.pairs_used, "looks": r.looks, "train_seconds": cost(name, r.pairs_used),
+                                 "per_seed": [round(d.ntg, 4) for d in v.per_seed]}
     return out
 
 
-def summarise(reps: dict) -> dict:
-    n = len(reps)
-    share = lambda kind, v: sum(r[kind]["verdict"] == v for r in reps.values()) / n  # noqa: E731
-    ratio = statistics.median(r["cost"]["k_seed_s"] / r["cost"]["one_seed_s"] for r in reps.values())
+def summarise(reps: dict, design: str) -> dict:
+    rows = [r[design] for r in reps.values()]
+    n = len(rows)
+    share = lambda kind, v: sum(r[kind]["verdict"] == v for r in rows) / n  # noqa: E731
+    mean = lambda kind, key: float(np.mean([r[kind][key] for r in rows]))  # noqa: E731
     return {"repetitions": n, "false_alarm_rate": share("good", "negative"), "good_positive_rate":
             share("good", "positive"), "detection_rate": share("harmful", "negative"),
-            "harmful_mean_ntg": float(np.mean([r["harmful"]["ntg"] for r in reps.values()])),
-            "good_mean_ntg": float(np.mean([r["good"]["ntg"] for r in reps.values()])),
+            "harmful_mean_ntg": mean("harmful", "ntg"), "good_mean_ntg": mean("good", "ntg"),
             "tie_inconclusive_rate": share("tie", "inconclusive"), "tie_negative_rate": share("tie", "negative"),
-            "tie_positive_rate": share("tie", "positive"), "cost_ratio_k_vs_1": ratio}
-
-
-def seed_effects(acc: dict, seeds: list[int]) -> dict:
-    """Is a training seed's effect the same on every re-split? ``acc[(rep, kind, seed)]`` = test accuracy. Per arm
-    (scratch: seeds s; tie: seeds s + 1000), a two-way ANOVA of accuracy on repetition x seed: F and p of the seed
-    effect. The repetitions re-split the data but reuse the same seeds, so a seed that is good on one split tends
-    to be good on the next: the tie's two seed sets are one draw, not 20, and their mean gap is reported."""
-    from scipy import stats
-
-    reps = sorted({r for r, _, _ in acc})
-    out = {}
-    for kind in ("scratch", "tie"):
-        m = np.array([[acc[(r, kind, s)] for s in seeds] for r in reps])  # [reps, seeds]
-        seed_eff, rep_eff = m.mean(0) - m.mean(), m.mean(1) - m.mean()
-        resid = m - m.mean() - seed_eff[None] - rep_eff[:, None]
-        df_seed, df_res = len(seeds) - 1, (len(seeds) - 1) * (len(reps) - 1)
-        f = (len(reps) * (seed_eff ** 2).sum() / df_seed) / ((resid ** 2).sum() / df_res)
-        out[kind] = {"per_seed_mean_acc": [round(float(v), 4) for v in m.mean(0)], "seed_F": float(f),
-                     "seed_p": float(stats.f.sf(f, df_seed, df_res)), "df": [df_seed, df_res]}
-    out["tie_minus_scratch_acc"] = float(np.mean([acc[(r, "tie", s)] - acc[(r, "scratch", s)]
-                                                  for r in reps for s in seeds]))
-    return out
+            "tie_positive_rate": share("tie", "positive"),
+            **{f"{k}_mean_pairs": mean(k, "pairs") for k in ("good", "harmful", "tie")},
+            **{f"{k}_mean_train_seconds": mean(k, "train_seconds") for k in ("good", "harmful", "tie")}}
 
 
 def load_arms(rep: int) -> dict:
@@ -213,34 +201,29 @@ def load_arms(rep: int) -> dict:
     if f.is_file():
         with np.load(f) as z:
             return {k: z[k] for k in z.files}
-    old = WORK / f"rep{rep}" / "correct.npz"  # the first runs' cache (good/scratch/tie keep; harmful was the control)
-    if old.is_file():
-        with np.load(old) as z:
-            return {k: z[k] for k in z.files if not k.startswith("harmful")}
     return {}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--steps", type=int, default=100, help="optimizer steps per arm (the demo ships 300)")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     p = _params()
-    seeds, ks = a.seeds, sorted({min(3, len(a.seeds)), len(a.seeds)})
     WORK.mkdir(parents=True, exist_ok=True)
     harmful_zoo()
     out_path = ROOT / "benchmarks" / "results" / "gate.json"
-    reps: dict = {k: {} for k in ks}
-    acc: dict = {}  # (rep, kind, seed) -> test accuracy, for seed_effects
+    reps: dict = {}
     t_start = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as pool:
         for rep in range(a.reps):
             split(rep, p)
+            seeds = seeds_of(rep)
             arms = load_arms(rep)
-            todo = [(rep, kind, s, p) for s in seeds for kind in ("good", "scratch", "harmful", "tie")
+            todo = [(rep, kind, s, p, a.steps) for s in seeds for kind in ("good", "scratch", "harmful", "tie")
                     if f"{kind}_{s}" not in arms]
             for r in pool.map(train, todo):
                 arms[f"{r['kind']}_{r['seed']}"] = np.array(r["ok"], dtype=bool)
@@ -249,33 +232,24 @@ def main() -> None:
             tmp = WORK / f"rep{rep}" / "arms.tmp.npz"
             np.savez_compressed(tmp, **arms)
             tmp.rename(WORK / f"rep{rep}" / "arms.npz")
-            for k in ks:
-                reps[k][rep] = verdicts(arms, arms["y"], seeds[:k], p)
-            acc.update({(rep, kind, s): float(arms[f"{kind}_{s}"].mean()) for kind in ("scratch", "tie")
-                        for s in seeds})
+            reps[rep] = verdicts(arms, arms["y"], seeds, p)
             out_path.write_text(json.dumps({
-                "summary": {f"K={k}": summarise(reps[k]) for k in ks}, "seeds": seeds,
-                "seed_effects": seed_effects(acc, seeds),
+                "summary": {d: summarise(reps, d) for d in DESIGNS}, "pairs_per_repetition": K,
+                "steps_per_arm": a.steps, "seeds": "10000 + 5 r + i (new seeds every repetition)",
                 "harmful_source": f"{SOURCES['harmful']} with convolution weights x{INFLATE:g}",
-                "per_repetition": {f"K={k}": reps[k] for k in ks},
-                "wall_seconds": time.perf_counter() - t_start, "load_average": os.getloadavg()}, indent=1) + "\n")
-            line = " | ".join(f"K={k}: " + " ".join(f"{n} {reps[k][rep][n]['verdict'][:5]} ({reps[k][rep][n]['ntg']:+.3f})"
-                                                   for n in ("good", "harmful", "tie")) for k in ks)
+                "per_repetition": reps, "wall_seconds": time.perf_counter() - t_start,
+                "load_average": os.getloadavg()}, indent=1) + "\n")
+            line = " | ".join(f"{d}: " + " ".join(f"{n} {reps[rep][d][n]['verdict'][:5]}/{reps[rep][d][n]['pairs']}"
+                                                for n in ("good", "harmful", "tie")) for d in DESIGNS)
             print(f"rep {rep:2d}: {line}", flush=True)
-    for k in ks:
-        s = summarise(reps[k])
-        print(f"K = {k}: false alarms (good source called negative) {100 * s['false_alarm_rate']:.0f} % of "
-              f"{s['repetitions']} (goal <= 5 %), good called positive {100 * s['good_positive_rate']:.0f} %; "
-              f"detection (harmful source, mean NTG {s['harmful_mean_ntg']:+.3f}) {100 * s['detection_rate']:.0f} % "
-              f"(goal >= 90 %); ties inconclusive {100 * s['tie_inconclusive_rate']:.0f} % (goal >= 90 %)")
-    se = seed_effects(acc, seeds)
-    print(f"seed effect across re-splits: scratch F({se['scratch']['df'][0]},{se['scratch']['df'][1]}) = "
-          f"{se['scratch']['seed_F']:.2f} (p = {se['scratch']['seed_p']:.2g}), tie F = {se['tie']['seed_F']:.2f} "
-          f"(p = {se['tie']['seed_p']:.2g}); the tie's seeds {seeds[0] + 1000}..{seeds[-1] + 1000} score "
-          f"{100 * se['tie_minus_scratch_acc']:+.1f} points above scratch's {seeds[0]}..{seeds[-1]} on average "
-          "(one draw of two seed sets, reused by every repetition)")
-    for k in ks:
-        print(f"cost of the {k}-seed check vs a 1-seed check: {summarise(reps[k])['cost_ratio_k_vs_1']:.2f}x")
+    for d in DESIGNS:
+        s = summarise(reps, d)
+        print(f"{d}: false alarms {100 * s['false_alarm_rate']:.0f} % of {s['repetitions']} (goal <= 5 %), good "
+              f"positive {100 * s['good_positive_rate']:.0f} %; detection (mean NTG {s['harmful_mean_ntg']:+.3f}) "
+              f"{100 * s['detection_rate']:.0f} % (goal >= 90 %); ties inconclusive "
+              f"{100 * s['tie_inconclusive_rate']:.0f} % (goal >= 90 %); mean pairs good/harmful/tie "
+              f"{s['good_mean_pairs']:.2f}/{s['harmful_mean_pairs']:.2f}/{s['tie_mean_pairs']:.2f}")
+    print(f"wall time {time.perf_counter() - t_start:.0f} s for {a.reps} repetitions x {4 * K} trainings")
 
 
 if __name__ == "__main__":

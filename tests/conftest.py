@@ -98,6 +98,9 @@ def deep_update(base: dict, over: dict) -> dict:
 def write_params(project: Path, overrides: dict | None = None) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params = deep_update(params, overrides or {})
+    if "looks" not in (overrides or {}).get("check", {}):  # dvc.yaml's chain of looks follows the seeds given
+        seeds = params["check"]["seeds"]
+        params["check"]["looks"] = {str(s): prev for prev, s in zip(seeds, seeds[1:])}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return params
 

@@ -126,7 +126,7 @@ def finetune(seed: Optional[int] = SEED) -> None:
     from graftline.train.finetune import run_finetune
 
     params, proj = _ctx()
-    if adapt_arm("finetune", seed, params, proj):
+    if cli_seq.not_needed("finetune", seed, params, proj) or adapt_arm("finetune", seed, params, proj):
         return
     from graftline.train.distributed import is_main  # noqa: E402
 
@@ -145,7 +145,7 @@ def baseline(seed: Optional[int] = SEED) -> None:
     from graftline.train.finetune import run_baseline
 
     params, proj = _ctx()
-    if adapt_arm("baseline", seed, params, proj):
+    if cli_seq.not_needed("baseline", seed, params, proj) or adapt_arm("baseline", seed, params, proj):
         return
     from graftline.train.distributed import is_main
 
@@ -163,7 +163,7 @@ def check() -> None:
     params, proj = _ctx()
     r = run_check_stage(params.check, params.adapt, proj)
     typer.echo(f"check: {r.verdict}: transfer {r.transfer_acc:.3f} vs scratch {r.scratch_acc:.3f} over "
-               f"{len(r.seeds)} seeds -> NTG {r.ntg:+.3f}, {100 * r.confidence:.0f}% interval "
+               f"{len(r.seeds)} seeds ({r.stop_reason}) -> NTG {r.ntg:+.3f}, {100 * r.confidence:.4g}% interval "
                f"[{r.ntg_low:+.3f}, {r.ntg_high:+.3f}] (negative above {r.max_ntg:+.3f})")
 
 
@@ -197,10 +197,10 @@ def summary() -> None:
     _, proj = _ctx()
     typer.echo(headline(proj))
 
-
-from graftline import cli_compare, cli_params, cli_tools, cli_weights  # noqa: E402 - registered after the app exists
+from graftline import cli_compare, cli_params, cli_seq, cli_tools, cli_weights  # noqa: E402 - registered after the app
 
 app.command("params-check")(cli_params.params_check)
+cli_seq.register(app)  # look-first, look
 for _command in (cli_compare.compare, cli_tools.init, cli_tools.predict, cli_params.params):
     app.command()(_command)
 app.add_typer(cli_weights.app, name="weights")

@@ -48,10 +48,11 @@ def init(
                                                   "or file:<path>); repeat for several. Default: two ImageNet CNNs if "
                                                   "the Hugging Face cache has them, else the demo zoo."),
     with_demo_zoo: bool = typer.Option(False, "--with-demo-zoo", help="Also the demo and zoo stages."),
-    steps: int = typer.Option(300, min=1, help="finetune.steps"),
+    steps: Optional[int] = typer.Option(None, min=1, help="finetune.steps (default: 20 passes over the training "
+                                        "images, 50-300: scaffold/budget.py)"),
     batch_size: int = typer.Option(32, min=1, help="finetune.batch_size"),
-    seeds: int = typer.Option(5, min=1, help="check.seeds = [0 .. N-1]: paired training runs per arm "
-                                             "(5: benchmarks/gate.py)"),
+    seeds: Optional[int] = typer.Option(None, min=1, help="check.seeds = [0 .. N-1]: candidate paired runs per arm "
+                                        "(default: 5 with >= 300 test images, else 3)"),
 ) -> None:
     """A new project around your own images: dvc.yaml, params.yaml, prefect.yaml, git + DVC, images tracked."""
     from graftline.scaffold import DEFAULT_CANDIDATES, init_project

@@ -39,6 +39,8 @@ ENTRY: dict[str, tuple[str, ...]] = {
     "select": ("graftline.select.*",),
     "finetune": ("graftline.train.finetune",),
     "baseline": ("graftline.train.finetune",),
+    "look-first": ("graftline.check.look",),  # the sequential design's looks (check/look.py)
+    "look": ("graftline.check.look",),
     "check": ("graftline.check.*",),
     "export": ("graftline.export.*",),
     "compare": ("graftline.compare.*",),

@@ -36,10 +36,11 @@ def headline(proj: Project) -> str:
         adapt_path = proj.adapt_json
         method = AdaptResult.read(adapt_path).method if adapt_path.is_file() else "none"
         arms = "Transfer vs scratch" if method == "none" else f"Adapted ({method}) vs source-only"
-        lines.append(f"{arms} on {chk.test_images} test images, {len(chk.seeds)} paired seeds: "
+        lines.append(f"{arms} on {chk.test_images} test images, {len(chk.seeds)} paired seeds"
+                     f"{f' ({chk.stop_reason})' if chk.stop_reason else ''}: "
                      f"{chk.transfer_acc:.3f} vs {chk.scratch_acc:.3f} "
                      f"({100 * (chk.transfer_acc - chk.scratch_acc):+.1f} points)")
-        lines.append(f"Negative transfer gap NTG = {chk.ntg:+.3f}, {100 * chk.confidence:.0f}% interval "
+        lines.append(f"Negative transfer gap NTG = {chk.ntg:+.3f}, {100 * chk.confidence:.4g}% interval "
                      f"[{chk.ntg_low:+.3f}, {chk.ntg_high:+.3f}]: {chk.verdict}"
                      f"{'' if chk.passed else ' (gate FAILED: export blocked)'}")
         if chk.advice:

@@ -156,9 +156,23 @@ def run_stage(project_dir: Path, stage: str, force: bool = False):
         out = repro_stage(project_dir, stage, force, logger)
         if out["restored_from_run_cache"]:
             return Completed(name="Cached", message="outputs restored from DVC's run-cache: not run", data=out)
+        if skip := _not_needed(project_dir, stage):  # sequential seeds: an earlier look settled the verdict
+            return Completed(name="Not needed", message=f"not trained: {skip}", data=out)
         return Completed(message="ran", data=out)
     finally:
         plain(publish_stage)(project_dir, stage)  # a failed gate wrote its report first: show it on the dashboard
+
+
+def _not_needed(project_dir: Path, stage: str) -> str | None:
+    """The reason a finetune@s / baseline@s stage wrote a skip record instead of training, else None."""
+    from graftline.project import Project
+    from graftline.results import pair_skipped
+
+    name, _, item = stage.partition("@")
+    if name not in ("finetune", "baseline") or not item.lstrip("-").isdigit():
+        return None
+    rec = pair_skipped(Project(Path(project_dir)), name, int(item))
+    return rec.not_needed if rec else None
 
 
 def _dvc_or_raise(args: list[str], project_dir: Path) -> None:

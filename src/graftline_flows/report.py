@@ -14,8 +14,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from graftline.project import Project
-from graftline_flows.digest import digest
-from graftline.results import (CheckResult, ExportResult, PrepareResult, SelectionReport, TrainResult,
+from graftline.results import (CheckResult, ExportResult, PairSkipped, PrepareResult, SelectionReport, TrainResult,
                                ValidationReport, ZooResult)
 
 
@@ -41,6 +40,12 @@ def _check(path: Path) -> list[dict]:
              **r.model_dump(exclude={"seed"})} for r in c.per_seed]
 
 
+def _arm(path: Path) -> dict:
+    """One arm's training, or its skip record (sequential seeds: the pair was not needed)."""
+    model = PairSkipped if "not_needed" in json.loads(path.read_text()) else TrainResult
+    return model.read(path).model_dump(exclude={"made_by"})
+
+
 # stage -> (its file, from the project and the foreach item; its table rows), in the pipeline's order: the artifact
 # keys are numbered by it
 SOURCES: dict[str, tuple[Callable[[Project, str], Path], Callable[[Path], list[dict]]]] = {
@@ -52,10 +57,8 @@ SOURCES: dict[str, tuple[Callable[[Project, str], Path], Callable[[Path], list[d
     "zoo": (lambda proj, _: proj.zoo_index, lambda p: [c.model_dump(exclude={"weights_sha256"})
                                                        for c in ZooResult.read(p).candidates]),
     "select": (lambda proj, _: proj.selection, _selection),
-    "finetune": (lambda proj, seed: proj.arm_metrics("finetune", int(seed)),
-                 lambda p: [TrainResult.read(p).model_dump(exclude={"made_by"})]),
-    "baseline": (lambda proj, seed: proj.arm_metrics("baseline", int(seed)),
-                 lambda p: [TrainResult.read(p).model_dump(exclude={"made_by"})]),
+    "finetune": (lambda proj, seed: proj.arm_metrics("finetune", int(seed)), lambda p: [_arm(p)]),
+    "baseline": (lambda proj, seed: proj.arm_metrics("baseline", int(seed)), lambda p: [_arm(p)]),
     "check": (lambda proj, _: proj.check_json, _check),
     "export": (lambda proj, _: proj.export_json, lambda p: [ExportResult.read(p).model_dump(exclude={"made_by"})]),
 }

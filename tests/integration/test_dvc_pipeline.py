@@ -14,7 +14,8 @@ from tests.conftest import TINY, deep_update, dvc, graftline, make_project, writ
 pytestmark = pytest.mark.slow
 
 SEEDS = TINY["check"]["seeds"]
-STAGES = ["params-check", "demo", "prepare", "validate", "zoo", "select",
+LOOKS = ["look-first", *(f"look@{s}" for s in SEEDS[1:])]  # sequential seeds: the look before each pair
+STAGES = ["params-check", "demo", "prepare", "validate", "zoo", "select", *LOOKS,
           *(f"{arm}@{s}" for arm in ("finetune", "baseline") for s in SEEDS), "check", "export", "compare", "report"]
 
 
@@ -173,16 +174,19 @@ def test_repro_lineage_and_staleness(built):
     write_params(p, deep_update(TINY, {"finetune": {"lr": 0.002}}))
     r = dvc("repro", cwd=p)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert ran(r.stdout) == {"params-check", *(f"finetune@{s}" for s in SEEDS), "check", "export", "compare", "report"}, r.stdout
+    assert ran(r.stdout) == {"params-check", *(f"finetune@{s}" for s in SEEDS), *LOOKS[1:], "check", "export",
+                             "compare", "report"}, r.stdout  # the looks after the first score the re-trained arms
 
     # One more seed: only its pair trains (every other seed's arms are cached by DVC), then the verdict is redone.
+    # (min_seeds 3: all three pairs, so no look can settle early; the looks are re-taken, cheap, and their gates are
+    # byte-identical, so no other pair re-trains.)
     more = SEEDS + [7]
-    write_params(p, deep_update(TINY, {"finetune": {"lr": 0.002}, "check": {"seeds": more}}))
+    write_params(p, deep_update(TINY, {"finetune": {"lr": 0.002}, "check": {"seeds": more, "min_seeds": 3}}))
     r = dvc("repro", cwd=p)
     assert r.returncode == 0, r.stdout + r.stderr
     # (compare re-runs only when export wrote another file: the same seed's model, but INT8 is kept or not by timing)
-    assert ran(r.stdout) - {"compare"} == {"params-check", "finetune@7", "baseline@7", "check", "export", "report"}, \
-        r.stdout
+    assert ran(r.stdout) - {"compare"} == {"params-check", "look-first", *(f"look@{s}" for s in more[1:]),
+                                           "finetune@7", "baseline@7", "check", "export", "report"}, r.stdout
     assert json.loads((p / "metrics/check.json").read_text())["seeds"] == more
 
     # The exported model predicts through the CLI.

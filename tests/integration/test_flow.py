@@ -12,12 +12,13 @@ from tests.integration.conftest import copy_of
 pytestmark = pytest.mark.slow
 
 SEEDS = TINY["check"]["seeds"]
-STAGES = ["params-check", "demo", "prepare", "validate", "zoo", "select",
+STAGES = ["params-check", "demo", "prepare", "validate", "zoo", "select", "look-first", *(f"look@{s}" for s in SEEDS[1:]),
           *(f"{arm}@{s}" for arm in ("finetune", "baseline") for s in SEEDS), "check", "export", "compare", "report"]
 # A new transfer learning rate on the reproduced tiny project: exactly these stages are stale and really run (DVC's
 # params of each stage, dvc.yaml); every other stage is up to date and is not started.
 NEW_LR = deep_update(TINY, {"finetune": {"lr": 0.0021}})
-STALE = {"params-check", *(f"finetune@{s}" for s in SEEDS), "check", "export", "compare", "report"}
+STALE = {"params-check", *(f"finetune@{s}" for s in SEEDS), *(f"look@{s}" for s in SEEDS[1:]), "check", "export",
+         "compare", "report"}  # the looks after the first score the re-trained transfer arms
 
 
 @pytest.fixture(scope="module")

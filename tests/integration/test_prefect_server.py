@@ -101,8 +101,8 @@ def test_deployment_runs_two_overlapping_runs_one_after_the_other(server, tiny_g
         for r in done:
             tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id])))
             stage_runs = [t for t in tasks if t.task_key and "run_stage" in t.task_key]
-            n_stages = 10 + 2 * len(TINY["check"]["seeds"])  # params-check first, compare after export; finetune and
-            # baseline once per seed
+            n_stages = 10 + 3 * len(TINY["check"]["seeds"])  # params-check first, compare after export; a look,
+            # finetune and baseline per seed
             assert len(stage_runs) == n_stages, [t.name for t in stage_runs]
             spans.append((min(t.start_time for t in stage_runs), max(t.end_time for t in stage_runs)))
         # The concurrency limit: one run's stages all end before the other's begin (DVC's lock never contended).

@@ -104,6 +104,8 @@ def _keys(tree, prefix=""):
     """Every key path of a params mapping (list items of mappings as key[].field)."""
     for k, v in tree.items():
         yield prefix + k
+        if prefix + k == "check.looks":  # a mapping value (seed -> seed), not a section of keys
+            continue
         items = v if isinstance(v, list) else [v]
         for item in items:
             if isinstance(item, dict):

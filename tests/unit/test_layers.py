@@ -27,7 +27,7 @@ PREFECT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+prefect[ \t.]|import[ \t]+prefec
 BASE = {"config", "errors", "project", "results", "log", "lineage", "__init__"}
 LEVEL = {"data": 1, "models": 2, "eval": 3}
 STAGES = {"validate", "select", "train", "check", "export", "adapt", "report", "compare"}
-TOP = {"summary": 5, "scaffold": 5, "cli_tools": 5.5, "cli_run": 5.5, "cli_adapt": 5.5, "cli_params": 5.5, "cli_weights": 5.5, "cli_compare": 5.5, "cli": 6}  # readers of every stage's results, then the command line
+TOP = {"summary": 5, "scaffold": 5, "cli_tools": 5.5, "cli_run": 5.5, "cli_adapt": 5.5, "cli_seq": 5.5, "cli_params": 5.5, "cli_weights": 5.5, "cli_compare": 5.5, "cli": 6}  # readers of every stage's results, then the command line
 
 
 def level(unit: str) -> int:

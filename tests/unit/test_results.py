@@ -36,7 +36,10 @@ def test_a_check_file_reads_back_with_typed_seed_rows(tmp_path: Path):
     assert r.per_seed[0].mcnemar_p == 0.01 and r.per_seed[0].transfer_only_right == 12
     r.write(tmp_path / "again.json")
     assert json.loads((tmp_path / "again.json").read_text()) == {**CHECK, "advice": "", "forgetting": None,
-                                                                  "max_forgetting": None}
+                                                                  "max_forgetting": None, "pairs_used": None,
+                                                                  "min_seeds": None, "max_seeds": None,
+                                                                  "stop_reason": "", "family_confidence": None,
+                                                                  "lr": {}, "lr_search": ""}
 
 
 @pytest.mark.parametrize("result, doc, where", [

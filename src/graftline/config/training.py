@@ -29,8 +29,10 @@ class FinetuneParams(Section):
                              "true/false still read as glyph/none, with a warning")
     zero_init_head: bool = Field(True, description="start the classifier at zero in both arms (BiT)")
     keep_best: bool = Field(False, description="end on the best validation checkpoint (noisy with few val images)")
-    patience: int = Field(0, ge=0, description="early stopping: epochs (eval_every steps each) without a better "
-                                               "val accuracy before stopping; 0 = off")
+    patience: int = Field(3, ge=0, description="early stopping, both arms alike: epochs (eval_every steps each) "
+                                               "without a better val accuracy before stopping; 0 = off")
+    min_val_images: int = Field(50, ge=1, description="early stopping only with at least this many validation "
+                                                      "images (fewer: the full budget, the stop would follow noise)")
     strategy: Literal[STRATEGIES] = "full"
     regularizer: Literal[REGULARIZERS] = "none"
     probe_steps: int = Field(200, ge=1, description="head-only steps on cached features (linear_probe, lp_ft)")
@@ -65,18 +67,28 @@ class FinetuneParams(Section):
 
 
 class CheckParams(Section):
-    """The transfer-vs-scratch verdict: paired seeds, an interval, three outcomes (check/verdict.py)."""
+    """The transfer-vs-scratch verdict: paired seeds, an interval, three outcomes (check/verdict.py), taken
+    sequentially (check/sequential.py): pairs are trained in the order of ``seeds`` until the verdict settles."""
 
-    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1, description="training seeds; each trains both arms (paired); "
-                                                                   "the first seed's transfer model is exported")
+    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1, description="candidate training seeds, in order (at "
+                             "most this many pairs are trained); each trains both arms (paired); the first seed's "
+                             "transfer model is exported")
+    min_seeds: int = Field(2, ge=1, description="pairs always trained before the first look; = len(seeds) turns the "
+                                                "sequential design off (a fixed number of pairs)")
+    looks: dict[str, int] = Field({"1": 0, "2": 1, "3": 2, "4": 3}, description="each seed after the first (quoted: "
+                                  "DVC iterates string keys only) -> the seed before it in `seeds`: dvc.yaml's chain "
+                                  "of looks (DVC cannot derive it from the list); must match `seeds`")
     scratch_lr: float = Field(0.001, gt=0.0, le=10.0, description="the from-scratch baseline's own learning rate")
     max_ntg: float = Field(0.0, ge=-1.0, le=1.0, description="negative transfer: the whole interval of "
                                                             "err(transfer) - err(scratch) above this")
-    confidence: float = Field(0.95, ge=0.5, le=0.999, description="confidence of the NTG interval")
+    confidence: float = Field(0.95, ge=0.5, le=0.999, description="confidence of the verdict over all its looks "
+                              "(each look's interval is at 1 - (1 - confidence) / looks: Bonferroni)")
     on_inconclusive: Literal["warn", "fail"] = "warn"
     max_forgetting: Optional[float] = Field(None, ge=0.0, le=1.0, description="also negative when the source task "
                                                                               "loses more accuracy than this")
     bootstrap: int = Field(2000, ge=200, le=100_000, description="bootstrap replicates of the interval")
+    lr_search: str = Field("none: both rates as set in params.yaml", description="how finetune.lr and scratch_lr "
+                           "were chosen (recorded in metrics/check.json): equal tuning effort for both arms")
 
     @field_validator("seeds")
     @classmethod
@@ -84,3 +96,31 @@ class CheckParams(Section):
         if len(set(v)) != len(v):
             raise ValueError(f"seeds must be distinct, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _chain(self):
+        if self.min_seeds > len(self.seeds):
+            raise ValueError(f"min_seeds ({self.min_seeds}) is more than the {len(self.seeds)} seeds in check.seeds: "
+                             f"lower check.min_seeds or add seeds")
+        want = chain_of(self.seeds)
+        if self.looks != want:
+            text = looks_text(self.seeds)
+            raise ValueError(f"looks must be {text} for seeds {self.seeds}, got {self.looks}: dvc.yaml chains each "
+                             f"pair to the look after the pair before it, and DVC cannot compute that chain from the "
+                             f"list; set check.looks: {text} in params.yaml (with `dvc exp run`, also "
+                             f"-S 'check.looks={text}')")
+        return self
+
+    @property
+    def max_seeds(self) -> int:
+        return len(self.seeds)
+
+
+def chain_of(seeds: list[int]) -> dict[str, int]:
+    """``check.looks`` for ``seeds``: each seed after the first -> the seed before it."""
+    return {str(s): prev for prev, s in zip(seeds, seeds[1:])}
+
+
+def looks_text(seeds: list[int]) -> str:
+    """``check.looks`` for ``seeds`` as params.yaml writes it."""
+    return "{" + ", ".join(f'"{k}": {v}' for k, v in chain_of(seeds).items()) + "}"

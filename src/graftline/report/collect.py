@@ -160,6 +160,8 @@ def judged(d: RunData) -> dict[str, float]:
     if chk:
         out.update(transfer_acc=chk.transfer_acc, scratch_acc=chk.scratch_acc, ntg=chk.ntg, ntg_low=chk.ntg_low,
                    ntg_high=chk.ntg_high, confidence=chk.confidence, check_passed=int(chk.passed))
+        if chk.pairs_used is not None:  # the sequential design's cost: pairs trained (stop_reason: check.json)
+            out["pairs_used"] = chk.pairs_used
     ft, bl = d.finetune.get(d.seed), d.baseline.get(d.seed)
     if ft and ft.forgetting:
         out["forgetting"] = ft.forgetting.forgetting

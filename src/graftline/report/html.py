@@ -63,7 +63,7 @@ def _headline(d: RunData) -> str:
             f"source {esc(chk.source)}.</p>"
             f"<p>Verdict: <span class='verdict {VERDICT.get(chk.verdict, 'warn')}'>{esc(chk.verdict)}</span> &mdash; "
             f"NTG {num(chk.ntg, '+.3f')} (interval {num(chk.ntg_low, '+.3f')} to {num(chk.ntg_high, '+.3f')}, "
-            f"{num(chk.confidence, '.0%')} confidence); negative above NTG {num(chk.max_ntg, '+.3f')}.{gate}</p>"
+            f"{num(chk.confidence, '.2%')} confidence); negative above NTG {num(chk.max_ntg, '+.3f')}.{gate}</p>"
             + (f"<p class='warn'>{esc(chk.advice)}.</p>" if chk.advice else ""))
 
 
@@ -76,7 +76,9 @@ def _evidence(d: RunData) -> str:
              num(r.scratch_acc), num(r.ntg, "+.3f"), num(r.mcnemar_p, ".2g"), str(r.transfer_only_right),
              str(r.scratch_only_right)] for r in chk.per_seed]
     per_class = sorted(chk.per_class_ntg.items(), key=lambda kv: -kv[1])  # the classes transfer hurt most first
-    out = [f"<h2>Evidence: {len(chk.seeds)} paired seeds ({esc(', '.join(map(str, chk.seeds)))})</h2>",
+    out = [f"<h2>Evidence: {len(chk.seeds)} paired seeds ({esc(', '.join(map(str, chk.seeds)))})</h2>"
+           + (f"<p>Sequential seeds: {esc(chk.stop_reason)}, of at most {chk.max_seeds} pairs.</p>"
+              if chk.stop_reason else ""),
            table(["seed", f"{t} acc", f"{s} acc", "NTG", "McNemar p", f"only {t} right", f"only {s} right"], rows),
            f"<p class='muted'>NTG = err({esc(t)}) &minus; err({esc(s)}), &gt; 0 means the source hurt. Variance of "
            f"the mean from the test images {num(chk.variance.get('test_images'), '.2g')}, from the seeds "

@@ -191,6 +191,14 @@ class CheckResult(Result):
     source: str
     architecture: str
     data_hash: str
+    # the sequential design (check/sequential.py): pairs trained, the planned range, why it stopped
+    pairs_used: Optional[int] = None
+    min_seeds: Optional[int] = None
+    max_seeds: Optional[int] = None
+    stop_reason: str = ""  # "settled at look 2 (3 pairs)", "max seeds reached (5 pairs)"
+    family_confidence: Optional[float] = None  # check.confidence: over all looks (`confidence` is one look's)
+    lr: dict[str, float] = {}  # each arm's learning rate (transfer, scratch), read from the trained arms
+    lr_search: str = ""  # how those rates were chosen (check.lr_search): equal tuning effort for both arms
 
 
 class AdaptResult(Result):
@@ -231,17 +239,7 @@ class ExportResult(Result):
     int8: Optional[Int8Report] = None  # kept or refused, with the measured speed-up and accuracies
 
 
-class CheckPredictions(Result):
-    """``reports/test_predictions.json``: what check predicted on the test split, both arms of every seed, so the
-    report shows the confusion matrix without running the models again."""
-
-    made_by: str = "`graftline check`"
-    data_hash: str
-    classes: list[str]
-    labels: list[int]  # the true class index per test image
-    seeds: list[SeedPredictions]
-
-    def of(self, seed: int) -> SeedPredictions:
-        return next(s for s in self.seeds if s.seed == seed)
-
-from graftline.results.compare import ClassDelta, CompareResult  # noqa: E402,F401 - needs Result above
+# compare.py, looks.py and predictions.py import Result from here, so they come last
+from graftline.results.compare import ClassDelta, CompareResult  # noqa: E402,F401
+from graftline.results.looks import LookResult, PairGate, PairSkipped, skipped as pair_skipped  # noqa: E402,F401
+from graftline.results.predictions import CheckPredictions  # noqa: E402,F401

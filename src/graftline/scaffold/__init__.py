@@ -22,8 +22,10 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from graftline.config.training import looks_text
 from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import ConfigError
+from graftline.scaffold.budget import budget_for
 from graftline.scaffold.checks import check_init_data, docs_link
 from graftline.scaffold.dag import INIT_MADE_BY, installed_code_root, render_dag
 
@@ -76,7 +78,8 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def init_project(directory: Path, *, images: Path | None = None, csv: Path | None = None, in_place: bool = False,
-                 candidates: list[str] | None = None, with_demo_zoo: bool = False, steps: int = 300, seeds: int = 5,
+                 candidates: list[str] | None = None, with_demo_zoo: bool = False, steps: int | None = None,
+                 seeds: int | None = None,
                  batch_size: int = 32, git: bool = True) -> dict:
     """Create the project; return what was made (root, data root, images, candidates, missing hub weights)."""
 
@@ -101,15 +104,16 @@ def init_project(directory: Path, *, images: Path | None = None, csv: Path | Non
         _copy(data_dir, directory / "data" / "raw")
         root = "data/raw" if images is not None else f"data/raw/{source_path.name}"
     cands = list(DEFAULT_CANDIDATES if candidates is None else candidates) + (["zoo:*"] if with_demo_zoo else [])
-    n_train = max(1, int(n_images * 0.7))
+    b = budget_for(n_images, batch_size, steps, seeds)  # steps, eval interval and seeds from the folder's size
     values = {
         "name": directory.name, "source": "folder" if images is not None else "csv", "root": root,
         "candidates": "\n".join(f"    - {c!r}" if c.startswith(("hub:", "zoo:", "file:")) else f"    - {c}"
                                 for c in cands),
-        "steps": str(steps), "warmup_steps": str(min(20, steps // 10)),  # the validator: warmup below steps
-        "batch_size": str(batch_size), "eval_every": str(max(5, n_train // batch_size)),
+        "steps": str(b.steps), "warmup_steps": str(b.warmup_steps),  # the validator: warmup below steps
+        "batch_size": str(batch_size), "eval_every": str(b.eval_every),
         "demo_params": DEMO_PARAMS if with_demo_zoo else "", "zoo_params": ZOO_PARAMS if with_demo_zoo else "",
-        "seeds": "[" + ", ".join(str(i) for i in range(seeds)) + "]",
+        "seeds": "[" + ", ".join(str(i) for i in range(b.seeds)) + "]", "min_seeds": str(b.min_seeds),
+        "looks": looks_text(list(range(b.seeds))),
         "images": f"{n_images} images", "version": _version(), "prefect_version": _prefect_version(),
         "data_line": (f"referenced in place at {root} (not copied)" if in_place else
                       f"copied into data/raw and tracked by DVC (data/raw.dvc); add images, then `dvc add data/raw`"),

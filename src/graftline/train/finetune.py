@@ -101,6 +101,8 @@ def _train_arm(arm: str, p: FinetuneParams, lr: float, seed: int, proj: Project,
     arm_p = p if pretrained else p.model_copy(update={"regularizer": "none"})
     penalty = _penalty(arm_p, model, source_model, src, mean, std, source, seed) if pretrained else None
     recipe = _recipe(p, lr, seed)
+    if len(val) < p.min_val_images:  # too few val images to trust a stop: the full budget (the same rule both arms)
+        recipe = replace(recipe, patience=0)
     if regularizers.REGISTRY[arm_p.regularizer].replaces_weight_decay:
         recipe = replace(recipe, weight_decay=0.0)  # e.g. L2-SP replaces weight decay (see regularizers.py)
     ckpt_dir = project_root / "checkpoints" / arm / f"seed-{seed}"
@@ -147,7 +149,7 @@ def run_finetune(p: FinetuneParams, seed: int, proj: Project) -> TrainResult:
 # The finetune keys the scratch arm shares with the transfer arm (budget, schedule, data order, device): dvc.yaml's
 # baseline stage declares exactly these (tests/integration/test_params_coverage.py measures it).
 SCRATCH_KEYS = ("steps", "batch_size", "weight_decay", "warmup_steps", "eval_every", "augment", "keep_best",
-                "zero_init_head", "patience", "device", "amp", "resume")
+                "zero_init_head", "patience", "min_val_images", "device", "amp", "resume")
 
 
 def run_baseline(p: FinetuneParams, scratch_lr: float, seed: int, proj: Project) -> TrainResult:

@@ -20,7 +20,9 @@ ends with the same weights, bit for bit on CPU, as one that was never interrupte
 
 The model ends on its last step; with ``keep_best`` on the best validation checkpoint instead — with a few labelled
 validation images per class that choice follows noise (measured: it kept step 25 of 300 and lost 8 test points), so
-it is off by default, and so is early stopping (``patience``).
+it is off by default. Early stopping (``patience`` epochs without a better val accuracy) is on by default where the
+validation split has ``finetune.min_val_images`` images (train/finetune.py decides, the same rule for both arms;
+the measurement behind the defaults: docs/guide/verdict.md#budgets).
 """
 
 from __future__ import annotations
