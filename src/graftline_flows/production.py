@@ -19,7 +19,7 @@ from graftline.project import Project
 from graftline.results import CompareResult
 from graftline_flows import registry
 
-KEY = "graftline-10-compare"  # after export (09), before the report's own artifacts (graftline-10-report-*)
+from graftline_flows.report import COMPARE_KEY as KEY  # noqa: E402 - after export (09), before graftline-10-report-*
 RUN_FILES = ("dvc.yaml", "dvc.lock", "params.yaml", "metrics/run.json", "metrics/compare.json", "metrics/adapt.json")
 
 

@@ -113,13 +113,17 @@ def _artifact_ids() -> dict[str, str]:
     return {a.key: str(a.id) for a in found if a.key}
 
 
+COMPARE_KEY = "graftline-10-compare"  # graftline_flows/production.py publishes it (champion vs challenger)
+
+
 def stage_rows(states: list[tuple[str, str]], ids: dict[str, str]) -> list[str]:
     """The stages in the pipeline's order with what each did and a link to its numbers: the dashboard's Artifacts
     tab lists artifacts in no order of ours, so the run's own page says the order."""
     rows = ["| stage | what happened | its numbers |", "|---|---|---|"]
     for stage, state in states:
         name, _, item = stage.partition("@")
-        k = key(name, *(("seed", item) if item else ())) if name in SOURCES else None
+        k = key(name, *(("seed", item) if item else ())) if name in SOURCES else COMPARE_KEY if name == "compare" \
+            else None
         link = f"[{k}](/artifacts/artifact/{ids[k]})" if k in ids else ""
         rows.append(f"| {stage} | {STATE_MARK.get(state, state)} | {link} |")
     return rows

@@ -50,3 +50,16 @@ def test_no_digest_before_any_result(tmp_path: Path):
     from graftline_flows.digest import digest
 
     assert digest(tmp_path) is None
+
+
+def test_the_flow_runs_stage_table_links_the_champion_comparison():
+    """The summary on the flow run links the compare stage's artifact (champion vs challenger), as it links every
+    stage's numbers: the dashboard's Artifacts tab is in no order of ours."""
+    from graftline_flows.production import KEY
+    from graftline_flows.report import stage_rows
+
+    rows = stage_rows([("export", "Completed"), ("compare", "Completed"), ("report", "Skipped")],
+                      {KEY: "id-1", "graftline-09-export": "id-0"})
+    compare = next(r for r in rows if r.startswith("| compare "))
+    assert f"[{KEY}](/artifacts/artifact/id-1)" in compare and "**ran**" in compare
+    assert "/artifacts/artifact/id-0" in next(r for r in rows if r.startswith("| export "))
