@@ -14,6 +14,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from graftline.project import Project
+from graftline_flows.digest import digest
 from graftline.results import (CheckResult, ExportResult, PairSkipped, PrepareResult, SelectionReport, TrainResult,
                                ValidationReport, ZooResult)
 

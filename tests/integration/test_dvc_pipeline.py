@@ -157,11 +157,12 @@ def test_repro_lineage_and_staleness(built):
     lock = yaml.safe_load((p / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(STAGES)
 
-    # dvc metrics show: one metrics file, the numbers that judge the run, key ones first; no timings, no hashes.
+    # dvc metrics show: the numbers that judge the run, key ones first; no timings, no hashes.
     m = dvc("metrics", "show", "--json", cwd=p)
     assert m.returncode == 0, m.stderr
     (shown,) = [f["data"] for f in json.loads(m.stdout).values()]
-    (run,) = shown.values()
+    assert set(shown) == {"metrics/run.json", "metrics/compare.json"}  # the run's numbers; champion vs challenger
+    run = shown["metrics/run.json"]
     assert list(run["data"])[:3] == ["transfer_acc", "scratch_acc", "ntg"]
     assert all(isinstance(v, (int, float)) for v in run["data"].values())
     assert not [k for k in run["data"] if "second" in k or "sha" in k or k.endswith("_s")]

@@ -17,7 +17,7 @@ from tests.integration.conftest import copy_of
 pytestmark = pytest.mark.slow  # subprocesses and torchrun
 
 # Long enough that the kill lands at the first checkpoint (step 10) with most of the run still to come.
-LONG = {"finetune": {"steps": 150, "batch_size": 16, "eval_every": 10, "warmup_steps": 5}}
+LONG = {"finetune": {"steps": 150, "batch_size": 16, "eval_every": 10, "warmup_steps": 5, "patience": 0}}  # no early stop
 
 
 @pytest.fixture(scope="module")
