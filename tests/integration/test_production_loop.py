@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 HELD_BACK = 50
 # One seed (the loop compares exported models, not arms), the project's own image folder, the shipped compare
 # settings (non-inferiority, margin 0.02); the first model gets a tenth of the recipe's steps.
-LOOP = deep_update(TINY, {"data": {"source": "folder", "root": "data/images"}, "check": {"seeds": [0]}})
+LOOP = deep_update(TINY, {"data": {"source": "folder", "root": "data/images"}, "check": {"seeds": [0], "min_seeds": 1}})
 WEAK = {"finetune": {"steps": max(1, TINY["finetune"]["steps"] // 10), "warmup_steps": 0}}
 
 
