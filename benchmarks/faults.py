@@ -96,7 +96,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def digest(root: Path) -> dict[str, str]:
     """sha256 of every output file (graftline's temporaries excluded: they are checked apart)."""
-    from graftline.project import leftovers
+    from graftline.atomic import leftovers
 
     skip = set(leftovers(root))
     out = {}
@@ -162,7 +162,7 @@ def _kill_when(proc: subprocess.Popen, trial: Path, point: Point, durations: dic
 
 def trial(base: Path, work: Path, point: Point, reference: dict[str, str], durations: dict[str, float]) -> dict:
     """One kill point on a copy of ``base``; the checks' outcome."""
-    from graftline.project import leftovers
+    from graftline.atomic import leftovers
 
     t = work / "proj"
     shutil.rmtree(work, ignore_errors=True)

@@ -33,7 +33,7 @@ from graftline.export.metadata import describe, finish  # noqa: E402
 from graftline.models.card import Lineage, ModelCard, Preprocess  # noqa: E402
 from graftline.export.onnx import InGraph, export_onnx  # noqa: E402
 from graftline.export.quantize import quantize  # noqa: E402
-from graftline.export.runtime import session  # noqa: E402
+from graftline.models.runtime import session  # noqa: E402
 from graftline.models import weights  # noqa: E402
 
 FAMILIES = ["resnet10t", "mobilenetv3_small_050", "test_convnext"]

@@ -134,7 +134,8 @@ def project_lock(lock: Path, command: str) -> Iterator[None]:
 @contextlib.contextmanager
 def stage_run(command: str, args: list[str], root: Path) -> Iterator[None]:
     """Run one stage command under the project lock, with the signal handlers and the timings file."""
-    from graftline.project import Project, record_timings, sweep_leftovers
+    from graftline.project import Project, record_timings
+    from graftline.atomic import sweep_leftovers
 
     proj = Project(root)
     key = command + "".join(f"/seed-{args[i + 1]}" for i, a in enumerate(args[:-1]) if a == "--seed")

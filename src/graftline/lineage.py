@@ -133,7 +133,7 @@ def stamp(stage: str, adapt_method: str = "none", pkg_dir: Path = PKG_DIR) -> di
 def write_stamps(root: Path, adapt_method: str, stages: list[str] | None = None, pkg_dir: Path = PKG_DIR
                  ) -> dict[str, bool]:
     """Write every stage's stamp under ``root``; return which ones changed (unchanged files are not touched)."""
-    from graftline.project import write_bytes_atomic
+    from graftline.atomic import write_bytes_atomic
 
     changed = {}
     for stage in stages or list(ENTRY):

@@ -40,7 +40,7 @@ def write_status(command: str, code: int, outcome: str) -> None:
     JSON: the orchestrator reads graftline's own exit code there, not in DVC's log; no file = DVC did not run it."""
     from pathlib import Path
 
-    from graftline.project import write_json_atomic
+    from graftline.atomic import write_json_atomic
 
     if path := os.environ.get("GRAFTLINE_STATUS_FILE"):
         write_json_atomic(Path(path), {"command": command, "exit_code": code, "outcome": outcome})

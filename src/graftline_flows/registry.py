@@ -29,6 +29,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from graftline.project import Project
+from graftline.results import CompareResult
+
 ARTIFACT = "graftline-classifier"
 FILES = {"model.onnx": "models/export/model.onnx", "manifest.csv": "data/prepared/manifest.csv",
          "data_profile.json": "reports/data_profile.json"}
@@ -108,22 +111,20 @@ def refusal(root: Path) -> str | None:
         stale = repo.status()
     if stale:
         return f"dvc status is not clean ({', '.join(sorted(stale))}): run `dvc repro` and commit dvc.lock first"
-    metrics = root / "metrics" / "run.json"
-    if not metrics.is_file():
-        return f"{metrics} not found: the report stage writes it (`dvc repro`)"
-    m = json.loads(metrics.read_text())
+    proj = Project(root)
+    if not proj.run_metrics.is_file():
+        return f"{proj.run_metrics} not found: the report stage writes it (`dvc repro`)"
+    m = json.loads(proj.run_metrics.read_text())
     failed = [g for g in ("check_passed", "export_passed") if m.get(g) != 1]
     if failed:
-        return f"gate(s) not passed in {metrics}: {', '.join(failed)}"
-    cmp_path = root / "metrics" / "compare.json"
-    if not cmp_path.is_file():
-        return f"{cmp_path} not found: the compare stage writes it (`dvc repro compare`)"
-    cmp = json.loads(cmp_path.read_text())
-    if cmp["decision"] not in ("promote", "first"):
-        return f"the comparison with the champion decided {cmp['decision']} ({cmp_path}): {cmp['why']}"
-    onnx = root / "models" / "export" / "model.onnx"
-    if cmp["challenger_onnx_sha256"] != hashlib.sha256(onnx.read_bytes()).hexdigest():
-        return f"{cmp_path} compared another model than {onnx}: run `dvc repro compare` first"
+        return f"gate(s) not passed in {proj.run_metrics}: {', '.join(failed)}"
+    if not proj.compare_json.is_file():
+        return f"{proj.compare_json} not found: the compare stage writes it (`dvc repro compare`)"
+    cmp = CompareResult.read(proj.compare_json)
+    if cmp.decision not in ("promote", "first"):
+        return f"the comparison with the champion decided {cmp.decision} ({proj.compare_json}): {cmp.why}"
+    if cmp.challenger_onnx_sha256 != hashlib.sha256(proj.onnx_model.read_bytes()).hexdigest():
+        return f"{proj.compare_json} compared another model than {proj.onnx_model}: run `dvc repro compare` first"
     dirty = _git(root, "status", "--porcelain", "--", *TRACKED).strip()
     if dirty:
         return f"commit {', '.join(TRACKED)} first (uncommitted: {dirty.splitlines()})"
@@ -132,14 +133,14 @@ def refusal(root: Path) -> str | None:
 
 def why(root: Path) -> str:
     """The comparison in one paragraph: what the tag message records."""
-    c = json.loads((root / "metrics" / "compare.json").read_text())
-    if c.get("champion") is None:
-        return f"{c['decision']}: {c['why']}; gates passed (metrics/run.json)"
-    return (f"{c['decision']}: challenger acc {c['challenger_acc']:.4f} vs champion {c['champion']['version']} "
-            f"{c['champion_acc']:.4f} on {c['compared_images']} test images it never saw, delta {c['delta']:+.4f} "
-            f"[{c['delta_low']:+.4f}, {c['delta_high']:+.4f}] ({100 * c['confidence']:.0f}%), McNemar p "
-            f"{c['mcnemar_p']:.3g}, max drift PSI {c['max_psi'] if c['max_psi'] is not None else 'n/a'}; "
-            f"{c['why']}; gates passed (metrics/run.json)")
+    c = CompareResult.read(Project(root).compare_json)
+    if c.champion is None:
+        return f"{c.decision}: {c.why}; gates passed (metrics/run.json)"
+    return (f"{c.decision}: challenger acc {c.challenger_acc:.4f} vs champion {c.champion.version} "
+            f"{c.champion_acc:.4f} on {c.compared_images} test images it never saw, delta {c.delta:+.4f} "
+            f"[{c.delta_low:+.4f}, {c.delta_high:+.4f}] ({100 * c.confidence:.0f}%), McNemar p "
+            f"{c.mcnemar_p:.3g}, max drift PSI {c.max_psi if c.max_psi is not None else 'n/a'}; "
+            f"{c.why}; gates passed (metrics/run.json)")
 
 
 def _after_last_tag(root: Path, stage: str) -> None:

@@ -16,7 +16,7 @@ from graftline.data.prepare import run_prepare
 from graftline.export.onnx import export_onnx, run_export
 from graftline.project import Project
 from graftline.export.quantize import decide_int8
-from graftline.export.runtime import metadata, session
+from graftline.models.runtime import metadata, session
 from graftline.models import weights
 from graftline.models.card import Lineage, ModelCard, Preprocess, load_card
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from graftline.cli_run import project_lock
-from graftline.project import Project, leftovers
+from graftline.project import Project
+from graftline.atomic import leftovers
 from tests.conftest import BIN, cli, env, write_params
 from tests.unit.test_manifest import make_folder
 

@@ -24,7 +24,7 @@ FLOWS = REPO / "src" / "graftline_flows"
 # What graftline_flows may import from the library: the results its Prefect artifacts publish (report.py).
 FLOWS_MAY_IMPORT = {"graftline.project", "graftline.results", "graftline.summary"}
 PREFECT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+prefect[ \t.]|import[ \t]+prefect\b).*$", re.MULTILINE)
-BASE = {"config", "errors", "project", "results", "log", "lineage", "__init__"}
+BASE = {"config", "errors", "project", "atomic", "results", "log", "lineage", "__init__"}
 LEVEL = {"data": 1, "models": 2, "eval": 3}
 STAGES = {"validate", "select", "train", "check", "export", "adapt", "report", "compare"}
 TOP = {"summary": 5, "scaffold": 5, "cli_tools": 5.5, "cli_run": 5.5, "cli_adapt": 5.5, "cli_seq": 5.5, "cli_params": 5.5, "cli_weights": 5.5, "cli_compare": 5.5, "cli": 6}  # readers of every stage's results, then the command line

@@ -108,7 +108,7 @@ def test_train_and_serve_see_the_same_input_through_onnx(photo_files, tmp_path: 
     from graftline.eval.logits import predict_logits
     from graftline.export.metadata import describe, finish
     from graftline.export.onnx import InGraph, export_onnx
-    from graftline.export.runtime import metadata, model_input, session
+    from graftline.models.runtime import metadata, model_input, session
     from graftline.models import weights
     from graftline.models.card import Lineage, ModelCard, Preprocess
 

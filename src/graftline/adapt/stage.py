@@ -30,7 +30,8 @@ from graftline.errors import ConfigError, DataError
 from graftline.models import weights
 from graftline.models.candidates import Candidate, load as load_candidate, resolve
 from graftline.models.card import Lineage, ModelCard
-from graftline.project import Project, atomic_dir, record_timings, write_json_atomic
+from graftline.project import Project, record_timings
+from graftline.atomic import atomic_dir, write_json_atomic
 from graftline.results import SelectionReport, TrainResult
 
 log = logging.getLogger(__name__)

@@ -167,7 +167,7 @@ def generate(out: Path, per_class: int = 1600, eval_fraction: float = 0.15, seed
     Each source file holds x (uint8 [N, 8, 8], grey levels), y, split ('train' | 'eval': the held-out source eval
     set used to measure forgetting) and classes.
     """
-    from graftline.project import atomic_dir
+    from graftline.atomic import atomic_dir
 
     with atomic_dir(Path(out)) as tmp:
         (tmp / "sources").mkdir()

@@ -21,7 +21,7 @@ from graftline.data import demo
 from graftline.data.manifest import SPLITS, write_manifest
 from graftline.data.sources import Images, read_csv, reject, scan_folder
 from graftline.data.splits import assign_splits
-from graftline.project import atomic_dir
+from graftline.atomic import atomic_dir
 from graftline.results import PrepareResult
 from graftline.data.dupes import near_pairs_u64
 from graftline.data.facts import Facts, compute_facts, facts_pool, hex_digests

@@ -5,7 +5,7 @@ Each top-level field of the exported card (``models/card.py``) is one key, prefi
 (input_size [C, H, W], mean, std, interpolation, crop_pct, crop_mode, color_mode, max_pixels), ``lineage`` (source,
 data_hash, params_hash, source_weights_sha256, ...), ``augment``, ``weights_sha256`` and ``export`` (the graph's
 input name and layout, outputs, and ``resize``: how graftline resizes an image to ``input_size`` today).
-``model.json`` beside the file is the same card. ``export.runtime.metadata`` reads it back, typed.
+``model.json`` beside the file is the same card. ``models.runtime.metadata`` reads it back, typed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import onnx
 
-from graftline.export.runtime import PREFIX
+from graftline.models.runtime import PREFIX
 from graftline.models.card import Export, ModelCard
 
 def resize_words(card: ModelCard) -> str:

@@ -31,10 +31,11 @@ from graftline.errors import GateFailed
 from graftline.eval.logits import batches
 from graftline.export.metadata import describe, finish
 from graftline.export.quantize import int8_if_it_pays
-from graftline.export.runtime import session, to_layout
+from graftline.models.runtime import session, to_layout
 from graftline.models import weights
 from graftline.models.card import ModelCard, write_card
-from graftline.project import Project, atomic_dir, record_timings
+from graftline.project import Project, record_timings
+from graftline.atomic import atomic_dir
 from graftline.results import CheckResult, ExportResult
 
 log = logging.getLogger(__name__)

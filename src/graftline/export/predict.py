@@ -16,7 +16,7 @@ import numpy as np
 
 from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import DataError, ModelError
-from graftline.export.runtime import metadata, model_input, probabilities, session
+from graftline.models.runtime import metadata, model_input, probabilities, session
 from graftline.models.card import ModelCard
 
 

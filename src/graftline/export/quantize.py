@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graftline.export.runtime import session
+from graftline.models.runtime import session
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from graftline.config import COLOR_MODES
 from graftline.data.transforms import CROP_MODES, FILTERS, Resize
 from graftline.errors import ModelError
-from graftline.project import write_json_atomic
+from graftline.atomic import write_json_atomic
 
 CARD_VERSION = 1  # bump when a field changes meaning or is removed; readers refuse other versions
 

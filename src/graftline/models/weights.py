@@ -18,7 +18,7 @@ import torch
 
 from graftline.errors import ModelError
 from graftline.models.card import ModelCard, load_card, write_card
-from graftline.project import write_bytes_atomic
+from graftline.atomic import write_bytes_atomic
 
 
 def _with(stem: Path, suffix: str) -> Path:

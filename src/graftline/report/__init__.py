@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
-from graftline.project import Project, write_bytes_atomic, write_json_atomic
+from graftline.project import Project
+
+from graftline.atomic import write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 

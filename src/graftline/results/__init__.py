@@ -27,7 +27,7 @@ class Result(BaseModel):
     made_by: str = ""  # the command that writes it, for the error when it is missing (not written to the file)
 
     def write(self, path: Path) -> None:
-        from graftline.project import write_json_atomic
+        from graftline.atomic import write_json_atomic
 
         write_json_atomic(path, self.model_dump(exclude={"made_by"}))
 

@@ -84,7 +84,7 @@ def skip_if_settled(proj: Project, arm: str, seed: int) -> Optional[PairSkipped]
     """Before training: if the look gating this pair says it is not needed, write the skip record in place of every
     output of the arm's stage and return it; else None (train). No look file (a stage run by hand, outside the
     sequential chain): train."""
-    from graftline.project import atomic_dir
+    from graftline.atomic import atomic_dir
 
     path = gate_path(proj, seed)
     if not path.is_file():

@@ -98,7 +98,7 @@ def candidate_features(model: torch.nn.Module, card: ModelCard, target: Target, 
         model.to("cuda")
     feats, logits = extract(model, data, card.preprocess.mean, card.preprocess.std, batch_size, views)
     if path is not None:
-        from graftline.project import write_bytes_atomic
+        from graftline.atomic import write_bytes_atomic
         import io
 
         buf = io.BytesIO()

@@ -19,7 +19,8 @@ from graftline.config import SelectParams
 from graftline.data.manifest import read_manifest
 from graftline.errors import ModelError
 from graftline.models.candidates import Candidate, load, resolve
-from graftline.project import Project, write_json_atomic
+from graftline.project import Project
+from graftline.atomic import write_json_atomic
 from graftline.results import SelectionReport
 from graftline.select import estimators as E
 from graftline.select.features import Target, candidate_features

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from graftline.project import write_bytes_atomic
+from graftline.atomic import write_bytes_atomic
 from graftline.train import distributed as dist
 
 FORMAT = 2  # 2: stateless data order (the step is the whole sampler state)

@@ -25,7 +25,8 @@ from graftline.models import weights
 from graftline.models.candidates import Candidate, load as load_candidate
 from graftline.models.card import Lineage, ModelCard
 from graftline.models.heads import head_param_names
-from graftline.project import Project, atomic_dir, record_timings
+from graftline.project import Project, record_timings
+from graftline.atomic import atomic_dir
 from graftline.results import SelectionReport, TrainResult
 from graftline.train import checkpoint as ckpt
 from graftline.train import distributed as dist

@@ -36,7 +36,7 @@ from graftline.eval.logits import accuracy
 from graftline.models import weights
 from graftline.models.card import Lineage, ModelCard, Preprocess, SourceEval
 from graftline.models.zoo import load_source
-from graftline.project import atomic_dir, write_json_atomic
+from graftline.atomic import atomic_dir, write_json_atomic
 from graftline.results import ZooCandidate, ZooResult
 from graftline.train.loop import FitData, Hooks, fit
 from graftline.train.recipe import Recipe

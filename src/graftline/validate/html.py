@@ -11,7 +11,7 @@ import html
 import io
 from pathlib import Path
 
-from graftline.project import write_bytes_atomic
+from graftline.atomic import write_bytes_atomic
 
 THUMB = 96
 CSS = """body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}

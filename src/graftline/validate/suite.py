@@ -19,7 +19,7 @@ import pandas as pd
 
 from graftline.config import ValidateParams
 from graftline.errors import DataError, GateFailed
-from graftline.project import atomic_dir, write_json_atomic
+from graftline.atomic import atomic_dir, write_json_atomic
 from graftline.results import ValidationReport
 from graftline.validate import drift
 from graftline.validate.rules import Rule, offenders, rules
