@@ -21,7 +21,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,16 +30,11 @@ from pathlib import Path
 
 import yaml
 
+from graftline_flows.server import LocalServer, local_server
 from tests.conftest import BIN, REPO, TINY, make_project
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--hide-scrollbars"]  # as tests/integration/test_report.py
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(cmd: list[str], cwd: Path, env: dict) -> str:
@@ -59,23 +53,6 @@ def tiny_project(where: Path, env: dict) -> Path:
                 ["git", "commit", "-qm", "tiny project"]):
         _run(cmd, p, env)
     return p
-
-
-def start_server(home: Path, port: int, env: dict) -> subprocess.Popen:
-    log = open(home.parent / "server.log", "w")
-    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                             "--analytics-off"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            sys.exit("prefect server did not start:\n" + (home.parent / "server.log").read_text())
-        time.sleep(1)
 
 
 def flow_runs(api: str) -> list:
@@ -178,58 +155,50 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="graftline-dashboard-"))
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect-home"), "PREFECT_API_URL": api,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1",
-           "GX_ANALYTICS_ENABLED": "false",
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    (tmp / "prefect-home").mkdir()
-    project = tiny_project(tmp / "proj", env)
-    # the flow and its stages run the project's copy of src/ (make_project's snapshot), so that editing the working
-    # tree meanwhile changes no code stamp (which would re-run every stage in the second run)
-    env["PYTHONPATH"] = os.pathsep.join([str(project / "src"), str(REPO)])
-    server = start_server(tmp / "prefect-home", port, env)
     try:
-        flow = [sys.executable, "-m", "graftline_flows.pipeline", "--project", str(project)]
-        t0 = time.monotonic()
-        _run(flow, project, env)  # from scratch: every stage runs
-        params = yaml.safe_load((project / "params.yaml").read_text())
-        params["check"]["max_ntg"] = 0.9  # the check and everything after it are stale; the rest is not
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        _run(flow, project, env)
-        print(f"two flow runs in {time.monotonic() - t0:.0f} s")
-        first, second = flow_runs(api)[-2:]
-        ui = f"http://127.0.0.1:{port}/runs/flow-run"
-        browser = Browser(tmp)
-        try:
-            for run, tabs in ((second, ("Task Runs", "Artifacts", "Logs")), (first, ("Task Runs",))):
-                for tab in tabs:
-                    browser.open(f"{ui}/{run.id}", run.name)
-                    browser.click_tab(tab)
-                    png = args.out / f"{'second' if run is second else 'first'}-run-{tab.lower().replace(' ', '-')}.png"
-                    browser.shot(png)
-                    print(f"{png}  <- {ui}/{run.id}, tab {tab}")
-            ids = artifact_ids(api, second.id)
-            for k, text in (("graftline-00-summary", "Stages, in order"),
-                            ("graftline-10-report-digest", "graftline run report")):
-                if k in ids:
-                    browser.open(f"http://127.0.0.1:{port}/artifacts/artifact/{ids[k]}", text)
-                    browser.shot(args.out / f"second-run-{k}.png")
-                    print(f"{args.out / f'second-run-{k}.png'}  <- artifact {k}")
-        finally:
-            browser.close()
+        with local_server(tmp / "prefect-home", timeout=180) as server:
+            shoot(server, tmp, args.out)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
         if args.keep:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
+
+def shoot(server: LocalServer, tmp: Path, out: Path) -> None:
+    env = dict(server.env)
+    project = tiny_project(tmp / "proj", env)
+    # the flow and its stages run the project's copy of src/ (make_project's snapshot), so that editing the working
+    # tree meanwhile changes no code stamp (which would re-run every stage in the second run)
+    env["PYTHONPATH"] = os.pathsep.join([str(project / "src"), str(REPO)])
+    flow = [sys.executable, "-m", "graftline_flows.pipeline", "--project", str(project)]
+    t0 = time.monotonic()
+    _run(flow, project, env)  # from scratch: every stage runs
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["check"]["max_ntg"] = 0.9  # the check and everything after it are stale; the rest is not
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(flow, project, env)
+    print(f"two flow runs in {time.monotonic() - t0:.0f} s")
+    first, second = flow_runs(server.api)[-2:]
+    ui = f"{server.url}/runs/flow-run"
+    browser = Browser(tmp)
+    try:
+        for run, tabs in ((second, ("Task Runs", "Artifacts", "Logs")), (first, ("Task Runs",))):
+            for tab in tabs:
+                browser.open(f"{ui}/{run.id}", run.name)
+                browser.click_tab(tab)
+                png = out / f"{'second' if run is second else 'first'}-run-{tab.lower().replace(' ', '-')}.png"
+                browser.shot(png)
+                print(f"{png}  <- {ui}/{run.id}, tab {tab}")
+        ids = artifact_ids(server.api, second.id)
+        for k, text in (("graftline-00-summary", "Stages, in order"),
+                        ("graftline-10-report-digest", "graftline run report")):
+            if k in ids:
+                browser.open(f"{server.url}/artifacts/artifact/{ids[k]}", text)
+                browser.shot(out / f"second-run-{k}.png")
+                print(f"{out / f'second-run-{k}.png'}  <- artifact {k}")
+    finally:
+        browser.close()
 
 if __name__ == "__main__":
     main()

@@ -4,12 +4,7 @@ the other (the project's concurrency limit), and the dashboard's artifacts must 
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,12 +16,6 @@ pytestmark = pytest.mark.slow
 POOL = "graftline-process"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _prefect(*args: str, env: dict, timeout: float = 120, cwd: Path = REPO) -> subprocess.CompletedProcess:
     r = subprocess.run([str(BIN / "prefect"), *args], cwd=cwd, env=env, capture_output=True, text=True,
                        timeout=timeout)
@@ -36,43 +25,12 @@ def _prefect(*args: str, env: dict, timeout: float = 120, cwd: Path = REPO) -> s
 
 @pytest.fixture
 def server(tmp_path: Path):
-    """``prefect server start`` on a free port of 127.0.0.1, analytics off, its own PREFECT_HOME; yields the env
-    that points the CLI and the worker at it."""
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PREFECT_SERVER_UI_ENABLED": "false", "GRAFTLINE_PROJECT_DIR": str(REPO),
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                             "--analytics-off"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None, (tmp_path / "server.log").read_text()
-        assert time.monotonic() < deadline, "prefect server did not answer /api/health in 120 s"
-        time.sleep(1)
-    # This process's client talks to it through a temporary settings context, not os.environ: Prefect reads the
-    # environment once, and other tests in this process (the ephemeral flow tests) must not inherit a dead server.
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    """A real local Prefect server (graftline_flows.server), UI off; yields the env that points the CLI and the
+    worker at it (and this process's client, through a temporary settings context)."""
+    from graftline_flows.server import local_server
 
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: api}):
-            yield env
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    with local_server(tmp_path / "prefect-home", ui=False) as srv:
+        yield {**srv.env, "PREFECT_LOGGING_LEVEL": "WARNING", "GRAFTLINE_PROJECT_DIR": str(REPO)}
 
 
 def test_deployment_runs_two_overlapping_runs_one_after_the_other(server, tiny_git_repo, tmp_path: Path):
