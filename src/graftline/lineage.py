@@ -113,10 +113,21 @@ def closure(entries: tuple[str, ...], pkg_dir: Path = PKG_DIR) -> set[Path]:
             if m in seen:
                 continue
             seen.add(m)
-            f = module_file(m, pkg_dir)
-            tree = ast.parse(f.read_text(encoding="utf-8"), str(f))
-            todo += sorted(imports_in(tree, m, f.name == "__init__.py", pkg_dir) - seen)
+            todo += sorted(_imports_of(m, module_file(m, pkg_dir), pkg_dir) - seen)
     return {module_file(m, pkg_dir) for m in seen}
+
+
+_PARSED: dict[tuple[str, str, bytes], frozenset[str]] = {}
+
+
+def _imports_of(mod: str, f: Path, pkg_dir: Path) -> frozenset[str]:
+    """``imports_in`` of one module file, parsed once per content (every stage's closure shares the modules)."""
+    data = f.read_bytes()
+    key = (mod, str(pkg_dir), data)
+    if key not in _PARSED:
+        tree = ast.parse(data.decode("utf-8"), str(f))
+        _PARSED[key] = frozenset(imports_in(tree, mod, f.name == "__init__.py", pkg_dir))
+    return _PARSED[key]
 
 
 def stamp(stage: str, adapt_method: str = "none", pkg_dir: Path = PKG_DIR) -> dict:

@@ -38,7 +38,7 @@ def _verdict(c: CheckResult, t: str, s: str) -> list[str]:
 def _export(e: ExportResult) -> list[str]:
     out = ["## Export", "",
            f"ONNX parity with torch **{'passed' if e.passed else 'FAILED'}**: max abs difference "
-           f"{e.parity_max_abs_diff:.3g} (tolerance {e.parity_atol:.3g}), top-1 agreement {e.top1_agreement:.2%}, "
+           f"{e.parity_max_abs_diff:.3g} (tolerance {e.parity_allowed or e.parity_atol:.3g}), top-1 agreement {e.top1_agreement:.2%}, "
            f"ONNX test accuracy {e.onnx_test_acc:.4f} (opset {e.opset}).", ""]
     q = e.int8
     if q is not None:

@@ -95,11 +95,29 @@ def test_export_refuses_a_model_whose_check_gate_failed(trained: Path, tmp_path:
         run_export(ExportParams(int8="off"), Project(root), 0)
 
 
+def test_parity_beyond_the_tolerance_refuses_and_names_both_bounds(trained: Path, tmp_path: Path):
+    import shutil
+
+    from graftline.errors import GateFailed
+
+    root = tmp_path / "p"
+    shutil.copytree(trained, root)
+    with pytest.raises(GateFailed, match=r"ONNX parity failed.*export\.parity_atol 1e-12, or "
+                                         r"export\.parity_float32_factor 0 x torch's own float32 error n/a"):
+        run_export(ExportParams(int8="off", parity_atol=1e-12, parity_float32_factor=0), Project(root), 0)
+    assert not (root / "models/export").exists()  # nothing published
+    r = json.loads((root / "metrics/export.json").read_text())
+    assert not r["passed"] and r["parity_allowed"] == 1e-12 and r["parity_max_abs_diff"] > 1e-12
+
+
 @pytest.mark.parametrize("preprocess", ["float", "in_graph"])
 def test_the_onnx_file_describes_itself_and_matches_torch(trained: Path, preprocess: str):
     out = Project(trained).exported
     r = run_export(ExportParams(preprocess=preprocess, int8="off"), Project(trained), 0)
     assert r.passed and r.parity_max_abs_diff <= 1e-4 and r.top1_agreement == 1.0 and r.onnx_test_acc > 0.9
+    # the tolerance: parity_atol, or 10x torch's own float32 rounding on this model if larger (float32 vs float64)
+    assert r.float32_error is not None and 0 < r.float32_error < 1e-4
+    assert r.parity_allowed == max(1e-4, 10 * r.float32_error) and r.parity_max_abs_diff <= r.parity_allowed
     sess = session(out / "model.onnx")  # a fresh onnxruntime session reads the metadata back
     card = metadata(sess)
     saved = load_card(trained / "models/finetuned/seed-0/model.json")
@@ -128,6 +146,16 @@ def test_int8_is_kept_only_when_faster_and_as_accurate(ms, acc, kept, says):
     got, reason = decide_int8(ms, acc, max_drop=0.01)
     assert got is kept and reason.startswith(says), reason
     assert ("loses" in reason) == (acc["fp32"] - acc["int8"] > 0.01)  # every failed condition is named
+
+
+@pytest.mark.parametrize("ms, acc, kept, says", [
+    ({"fp32": 1.8, "int8": 2.0}, {"fp32": 0.900, "int8": 0.895}, True, "kept: export.int8 is on"),  # slower: kept
+    ({"fp32": 3.0, "int8": 2.0}, {"fp32": 0.900, "int8": 0.880}, False, "refused: loses 2.0 points"),
+])
+def test_int8_on_keeps_an_accurate_model_however_fast_it_is_here(ms, acc, kept, says):
+    got, reason = decide_int8(ms, acc, max_drop=0.01, must_be_faster=False)
+    assert got is kept and reason.startswith(says), reason
+    assert "faster" not in reason  # the clock takes no part in the decision (or its reason)
 
 
 def test_int8_file_ships_exactly_when_the_decision_keeps_it(trained: Path):

@@ -57,22 +57,27 @@ def latency_ms(paths: dict[str, Path], x: np.ndarray, threads: int = 2, repeats:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def decide_int8(ms: dict[str, float], acc: dict[str, float], max_drop: float = 0.01) -> tuple[bool, str]:
-    """Keep the INT8 model only if it is faster than fp32 (``ms``: per batch of 32) and loses at most ``max_drop``
-    of test accuracy (``acc``); the reason names the conditions and the accuracies, not the latencies: it is written
-    to metrics/export.json, which must hash the same when only the clock changed (they go to the timings file)."""
+def decide_int8(ms: dict[str, float], acc: dict[str, float], max_drop: float = 0.01,
+                must_be_faster: bool = True) -> tuple[bool, str]:
+    """Keep the INT8 model only if it loses at most ``max_drop`` of test accuracy (``acc``) and, unless
+    ``must_be_faster`` is off (``export.int8: on``), is faster than fp32 (``ms``: per batch of 32). The reason names
+    the conditions and the accuracies, not the latencies: it is written to metrics/export.json, which must hash the
+    same when only the clock changed (they go to the timings file)."""
     speedup = ms["fp32"] / ms["int8"]
     drop = acc["fp32"] - acc["int8"]
-    if speedup > 1.0 and drop <= max_drop:
-        return True, f"kept: faster than fp32 at batch 32, test accuracy {acc['int8']:.4f} vs {acc['fp32']:.4f}"
-    why = ["not faster than fp32 at batch 32"] * (speedup <= 1.0)
+    faster = speedup > 1.0 or not must_be_faster
+    if faster and drop <= max_drop:
+        why = "faster than fp32 at batch 32" if must_be_faster else "export.int8 is on (speed not required)"
+        return True, f"kept: {why}, test accuracy {acc['int8']:.4f} vs {acc['fp32']:.4f}"
+    why = ["not faster than fp32 at batch 32"] * (not faster)
     why += [f"loses {100 * drop:.1f} points of test accuracy (> {100 * max_drop:.0f})"] * (drop > max_drop)
     return False, "refused: " + "; ".join(why)
 
 
 def int8_if_it_pays(fp32: Path, out: Path, calibration: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                    max_drop: float = 0.01, threads: int = 2) -> dict:
-    """Quantise, measure, decide. Returns the figures and ``kept``; ``out`` exists only when kept."""
+                    max_drop: float = 0.01, threads: int = 2, must_be_faster: bool = True) -> dict:
+    """Quantise, measure, decide (``decide_int8``). Returns the figures and ``kept``; ``out`` exists only when
+    kept."""
     name = session(fp32).get_inputs()[0].name
     quantize(fp32, out, calibration, name)
     batch = test_x[:32] if len(test_x) >= 32 else np.concatenate([test_x] * (32 // max(1, len(test_x)) + 1))[:32]
@@ -84,7 +89,7 @@ def int8_if_it_pays(fp32: Path, out: Path, calibration: np.ndarray, test_x: np.n
                                    for i in range(0, len(test_x), 256)])
     acc = {k: float((v == test_y).mean()) for k, v in preds.items()}
     speedup = ms["fp32"] / ms["int8"]
-    kept, reason = decide_int8(ms, acc, max_drop)
+    kept, reason = decide_int8(ms, acc, max_drop, must_be_faster)
     if not kept:
         out.unlink(missing_ok=True)
     log.info("export: INT8 %s (%.2fx: %.2f vs %.2f ms at batch 32)", reason, speedup, ms["int8"], ms["fp32"])

@@ -152,7 +152,8 @@ def _export(d: RunData) -> str:
     e = d.export
     if not e:
         return ""
-    keys = ("parity_max_abs_diff", "top1_agreement", "parity_atol", "onnx_test_acc", "opset")
+    keys = ("parity_max_abs_diff", "parity_allowed", "float32_error", "top1_agreement", "parity_atol",
+            "onnx_test_acc", "opset")
     out = [f"<h2>Export</h2><p>ONNX parity with torch: <span class='{'ok' if e.passed else 'bad'}'>"
            f"{'passed' if e.passed else 'FAILED'}</span>.</p>",
            table(["measure", "value"], [[k, num(getattr(e, k), ".4g")] for k in keys])]

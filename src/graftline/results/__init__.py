@@ -230,6 +230,8 @@ class ExportResult(Result):
     parity_atol: float
     passed: bool
     test_images: int
+    float32_error: Optional[float] = None  # max |float32 - float64| of torch's own logits (export.float32_error)
+    parity_allowed: Optional[float] = None  # the tolerance applied: max(parity_atol, factor x float32_error)
     onnx_test_acc: float  # the export's and the INT8 latency timings: .graftline/timings/export.json
     opset: int
     onnx_sha256: str
