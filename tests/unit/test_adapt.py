@@ -117,6 +117,20 @@ def test_unlabelled_folder_reads_every_image(tmp_path):
     assert x.shape == (3, 1, 16, 16) and 0 <= x.min() and x.max() <= 1
 
 
+def test_unlabelled_images_go_through_the_source_cards_resize_and_crop(tmp_path):
+    """Adaptation trains on the transform the adapted model's card serves with (the source weights' interpolation
+    and crop_pct), not a plain resize of the whole image."""
+    from graftline.data.images import load_image
+    from graftline.data.transforms import Resize
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    card_resize = Resize((16, 16), "bicubic", 0.5, "center")
+    x = folder_images(tmp_path, 3, card_resize)
+    assert np.array_equal(x[0].numpy(), load_image(tmp_path / "a.png", 3, card_resize))
+    assert not np.allclose(x[0].numpy(), folder_images(tmp_path, 3, (16, 16))[0].numpy(), atol=0.05)
+
+
 def test_dev_is_the_plain_source_loss_when_the_target_looks_like_the_source():
     from graftline.adapt.criteria import _features_and_losses, dev
 

@@ -33,14 +33,14 @@ def folder_images(folder: Path, in_chans: int, size, color_mode: str = "auto") -
     if not files:
         raise DataError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found below it. "
                         "adapt.target_folder must name a folder of unlabelled target images.")
-    return torch.from_numpy(np.stack([load_image(f, in_chans, tuple(size), color_mode) for f in files]))
+    return torch.from_numpy(np.stack([load_image(f, in_chans, size, color_mode) for f in files]))
 
 
 def _stack(root: Path, paths: list[str], in_chans: int, size, color_mode: str) -> torch.Tensor:
     out = []
     for rel in paths:
         try:
-            out.append(load_image(root / rel, in_chans, tuple(size), color_mode))
+            out.append(load_image(root / rel, in_chans, size, color_mode))
         except Exception as e:  # noqa: BLE001 - name the file, the rule and the fix
             raise DataError(f"{root / rel}: adapt.source image cannot be decoded ({e}). Remove or re-export the "
                             "file; the labelled source must decode completely.") from e
@@ -53,7 +53,7 @@ def labelled_source(path: Path, in_chans: int, size, color_mode: str = "auto", e
     of each class (path order: deterministic)."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
-        return load_source(path, tuple(size))
+        return load_source(path, size)
     if not path.exists():
         raise ConfigError(f"adapt.source: {path} does not exist. Point it at a .npz, a folder <class>/<image> or a "
                           "CSV path,label[,split] of labelled source images.")

@@ -84,7 +84,8 @@ def run_adapt_arm(p: AdaptParams, arm: str, seed: int, proj: Project) -> TrainRe
     method = p.method if arm == "finetune" else "source_only"
     cand = _candidate(p, selection_path, zoo_dir, project_root)
     model, src_card = load_candidate(cand, project_root)
-    size, in_chans = src_card.preprocess.size, src_card.in_chans
+    # the source weights' own transform (interpolation, crop_pct): what the adapted model's card serves with
+    size, in_chans = src_card.preprocess.resize, src_card.in_chans
     rows, classes, dmeta = read_manifest(prepared)
     color_mode, max_pixels = data_policy(dmeta)
     src = _to_target_order(model, _source(p, src_card, cand.name, project_root, size, color_mode),
