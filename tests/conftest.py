@@ -134,5 +134,8 @@ def pytest_collection_modifyitems(config, items):
 
 # The modules that take longest alone (docs/development.md), longest first; the Prefect-server test's worker builds
 # the tiny project meanwhile the other starts the own-images tutorial, which makes its own project (no wait).
-LONGEST = ("test_prefect_server.py", "test_own_images.py", "test_dvc_pipeline.py", "test_resume_ddp.py",
-           "test_adapt_pipeline.py", "test_dvc_registry.py", "test_flow.py", "test_select.py")
+# (measured in a fresh-clone `make test`, docs/development.md: production loop 192 s, dvc_pipeline 130 s, ...)
+LONGEST = ("test_prefect_server.py", "test_own_images.py", "test_production_loop.py", "test_dvc_pipeline.py",
+           "test_dvc_registry.py", "test_resume_ddp.py", "test_faults_repro.py", "test_flow.py",
+           "test_adapt_pipeline.py", "test_faults_signals.py", "test_fashion_example.py", "test_sequential_seeds.py",
+           "test_select.py")
