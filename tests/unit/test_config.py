@@ -26,6 +26,11 @@ def test_shipped_params_load():
     ({"data": {"val_fraction": 0.6, "test_fraction": 0.5}}, "data", "val_fraction + test_fraction"),
     ({"finetune": {"steps": 20, "warmup_steps": 20}}, "finetune", "warmup_steps (20) must be below steps (20)"),
     ({"bogus": {}}, "bogus", "unknown key"),
+    ({"finetune": {"lr": float("nan")}}, "finetune.lr", "give a finite value"),  # YAML .nan
+    ({"check": {"confidence": float("inf")}}, "check.confidence", "give a finite value"),  # YAML .inf
+    ({"finetune": {"steps": 10**20}}, "finetune.steps", "beyond any count, size or seed"),
+    ({"data": {"seed": -(2**40)}}, "data.seed", "beyond any count, size or seed"),
+    ({"check": {"seeds": [0, 2**33]}}, "check.seeds", "beyond any count, size or seed"),
 ])
 def test_bad_params_name_the_key(tmp_path: Path, override, key, fragment):
     write_params(tmp_path, override)
@@ -33,6 +38,16 @@ def test_bad_params_name_the_key(tmp_path: Path, override, key, fragment):
         load_params(tmp_path / "params.yaml")
     msg = str(err.value)
     assert f"{key}:" in msg and fragment in msg, msg
+
+
+def test_yaml_anchors_and_aliases_are_read_as_yaml_means_them(tmp_path: Path):
+    """An alias repeats the anchored value (YAML's own semantics, DVC reads the same file the same way)."""
+    text = (REPO / "params.yaml").read_text().replace("  steps: 300", "  steps: &budget 120", 1)
+    assert "&budget" in text
+    text = text.replace("  probe_steps: 200", "  probe_steps: *budget", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    p = load_params(tmp_path / "params.yaml")
+    assert p.finetune.steps == p.finetune.probe_steps == 120
 
 
 def test_cli_exits_2_without_traceback(tmp_path: Path):

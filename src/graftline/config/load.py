@@ -48,7 +48,8 @@ def format_validation_error(err: ValidationError, source: str) -> str:
             if "input" in e and e["type"] != "missing" and not isinstance(e["input"], dict):
                 msg += f" (got {e['input']!r})"
         lines.append(f"  - {key}: {msg}")
-    lines.append(f"Fix these keys in {source} and run again (see the params reference in README.md).")
+    lines.append(f"Fix these keys in {source} and run again (every key, its default and bounds: `graftline params`, "
+                 "or docs/reference/params.md).")
     return "\n".join(lines)
 
 

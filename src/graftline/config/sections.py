@@ -184,7 +184,7 @@ class ExportParams(Section):
                                description="largest |torch - onnxruntime| difference of the logits allowed (or "
                                            "parity_float32_factor x the model's own float32 error, if larger)")
     parity_float32_factor: float = Field(
-        10.0, ge=0.0, le=1000.0,
+        50.0, ge=0.0, le=1000.0,
         description="the parity tolerance grows to this many times torch's own float32 error on the model (float32 "
                     "vs float64 logits on up to 32 test images), which exceeds parity_atol on deep networks; 0: off")
     min_top1_agreement: float = Field(1.0, ge=0.0, le=1.0,
