@@ -1,6 +1,7 @@
 """Export: a dynamic-batch ONNX file that matches torch, describes itself, optionally preprocesses in the graph and
 ships INT8 only when it pays; predict serves it without torch."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from graftline.export.quantize import decide_int8
 from graftline.models.runtime import metadata, session
 from graftline.models import weights
 from graftline.models.card import Lineage, ModelCard, Preprocess, load_card
+from tests.conftest import cli
 
 
 def test_export_dynamic_batch_and_parity(tmp_path: Path):
@@ -197,3 +199,29 @@ def test_predict_serves_files_folders_and_csv_without_torch(trained: Path):
     by_class = {Path(x["image"]).parent.name: x["predictions"][0]["label"] for x in out[-2:]}
     assert by_class == {"c1": "c1", "c2": "c2"}
     assert sum(x["predictions"][0]["label"] == "c0" for x in out[:24]) >= 22
+
+
+def test_predict_refuses_an_onnx_file_changed_after_export_or_not_onnx(trained: Path, tmp_path: Path):
+    """A tampered file would predict confidently wrong classes (it loads: only its weights changed); export's
+    SHA256SUMS beside it catches that. A file onnxruntime cannot load is one paragraph, exit 2, no traceback."""
+    import shutil
+
+    run_export(ExportParams(int8="off"), Project(trained), 0)
+    exported = tmp_path / "export"
+    shutil.copytree(Project(trained).exported, exported)
+    sums = (exported / "SHA256SUMS").read_text()
+    assert sums.endswith("  model.onnx\n") and hashlib.sha256((exported / "model.onnx").read_bytes()).hexdigest() in sums
+    image = str(trained / "images/c1/0.png")
+    assert cli("predict", "--model", str(exported), image, cwd=tmp_path).returncode == 0
+    data = bytearray((exported / "model.onnx").read_bytes())
+    for i in range(len(data) - 4096, len(data) - 4032):  # inside the weights: the graph still loads
+        data[i] ^= 0xFF
+    (exported / "model.onnx").write_bytes(bytes(data))
+    r = cli("predict", "--model", str(exported), image, cwd=tmp_path)
+    assert r.returncode == 2 and "changed after export" in r.stderr and "SHA256SUMS" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    alone = tmp_path / "alone.onnx"  # not ONNX at all, and no SHA256SUMS beside it
+    alone.write_bytes(b"\x08\x07 not a protobuf" * 10)
+    r = cli("predict", "--model", str(alone), image, cwd=tmp_path)
+    assert r.returncode == 2 and "not a loadable ONNX model" in r.stderr and str(alone) in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

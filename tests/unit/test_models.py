@@ -90,3 +90,12 @@ def test_both_arms_start_from_a_zero_head_and_transfer_keeps_the_body(tmp_path: 
     state = transfer.state_dict()
     assert all(torch.equal(state[k], v) for k, v in body.items())  # the pretrained body is untouched
     assert not torch.equal(scratch.state_dict()["conv1.0.weight"], body["conv1.0.weight"])  # scratch is re-initialised
+
+
+def test_a_saved_model_with_a_malformed_safetensors_header_is_one_clear_error(tmp_path: Path):
+    """8 bytes of header length that no file holds, then junk: safetensors' own error becomes a ModelError naming
+    the file and the fix (the CLI prints it as one paragraph, exit 2)."""
+    weights.save(tmp_path / "m", weights.create("test_resnet", 3, 1), CARD)
+    (tmp_path / "m.safetensors").write_bytes(b"\xff" * 7 + b"\x7f" + b'{"bad')
+    with pytest.raises(ModelError, match=r"m\.safetensors: not a readable safetensors file .*header"):
+        weights.load(tmp_path / "m")

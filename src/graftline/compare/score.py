@@ -14,7 +14,7 @@ import numpy as np
 
 from graftline.errors import ModelError
 from graftline.models.card import ModelCard
-from graftline.models.runtime import metadata, model_input, session
+from graftline.models.runtime import metadata, model_input, session, verify
 
 
 def weights_digest(path: Path, card: ModelCard) -> str:
@@ -26,6 +26,7 @@ def predict_labels(path: Path, images: list[Path], batch_size: int = 256) -> tup
     """The class name each image is given by the ONNX model at ``path`` (argmax of its logits), and its card."""
     if not path.is_file():
         raise ModelError(f"{path}: no ONNX model. Run the export stage (`dvc repro export`) first.")
+    verify(path)  # the challenger against its SHA256SUMS (a champion fetched from git has none beside it)
     sess = session(path)
     card = metadata(sess, path)
     if card.label_names is None:

@@ -33,7 +33,7 @@ from graftline.errors import GateFailed
 from graftline.eval.logits import batches
 from graftline.export.metadata import describe, finish
 from graftline.export.quantize import int8_if_it_pays
-from graftline.models.runtime import session, to_layout
+from graftline.models.runtime import session, to_layout, write_sums
 from graftline.models import weights
 from graftline.models.card import ModelCard, write_card
 from graftline.project import Project, record_timings
@@ -161,6 +161,7 @@ def run_export(p: ExportParams, proj: Project, seed: int) -> ExportResult:
                 finish(tmp / "model.int8.onnx", card.model_copy(update={"export": quantized}))
         digest = hashlib.sha256((tmp / "model.onnx").read_bytes()).hexdigest()
         write_card(tmp / "model.json", card)  # the ONNX file's own card (its hash is in metrics/export.json)
+        write_sums(tmp)  # SHA256SUMS of model.onnx (and model.int8.onnx): predict refuses a file changed since
         result = ExportResult(
             parity_max_abs_diff=diff, top1_agreement=agree, parity_atol=p.parity_atol, float32_error=noise,
             parity_allowed=allowed, passed=diff <= allowed and agree >= p.min_top1_agreement, test_images=len(y),

@@ -16,7 +16,7 @@ import numpy as np
 
 from graftline.data.sources import IMAGE_SUFFIXES
 from graftline.errors import DataError, ModelError
-from graftline.models.runtime import metadata, model_input, probabilities, session
+from graftline.models.runtime import metadata, model_input, probabilities, session, verify
 from graftline.models.card import ModelCard
 
 
@@ -44,6 +44,7 @@ def predict(model_dir: Path, images: list[Path], top_k: int = 1, batch_size: int
     onnx_path = model_dir / "model.onnx" if model_dir.is_dir() else model_dir
     if not onnx_path.is_file():
         raise ModelError(f"{onnx_path}: no ONNX model; run `graftline export` (or `dvc repro`).")
+    verify(onnx_path)  # against the SHA256SUMS export wrote beside it
     sess = session(onnx_path)
     card = metadata(sess, onnx_path)
     names = card.label_names or [str(j) for j in range(card.num_classes)]

@@ -20,15 +20,60 @@ from graftline.models.card import ModelCard, parse_card
 PREFIX = "graftline."
 
 
+SUMS = "SHA256SUMS"  # beside the exported files, in `sha256sum -c` format: what export wrote
+
+
 def session(path: Path, threads: int | None = None):
+    """An onnxruntime session on ``path``; a file onnxruntime cannot load (cut short, not ONNX, corrupt) is a
+    ModelError naming it and the fix, not onnxruntime's traceback."""
     import onnxruntime as ort
+
+    from graftline.errors import ModelError
 
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own pybind classes (InvalidProtobuf, Fail, ...)
+        reason = str(exc).splitlines()[0][:300]
+        raise ModelError(f"{path}: not a loadable ONNX model (onnxruntime: {reason}). The file is cut short, corrupt "
+                         "or not ONNX: restore it (`dvc checkout models/export`) or export again "
+                         "(`dvc repro export`).") from None
+
+
+def write_sums(folder: Path) -> None:
+    """Record the sha256 of every ONNX file in ``folder`` in ``folder/SHA256SUMS`` (export, before publishing)."""
+    import hashlib
+
+    lines = [f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.name}\n" for f in sorted(folder.glob("*.onnx"))]
+    (folder / SUMS).write_text("".join(lines), encoding="utf-8")
+
+
+def verify(path: Path) -> None:
+    """A ModelError when ``path`` is listed in the SHA256SUMS beside it with another hash: the file changed after
+    export (an edit, a copy cut short, a disk error). A file without a SHA256SUMS beside it (copied alone) is not
+    checked."""
+    import hashlib
+
+    from graftline.errors import ModelError
+
+    sums = path.parent / SUMS
+    if not sums.is_file():
+        return
+    recorded = dict(reversed(line.split(None, 1)) for line in sums.read_text(encoding="utf-8").splitlines()
+                    if len(line.split(None, 1)) == 2)
+    want = recorded.get(path.name)
+    if want is None:
+        return
+    got = hashlib.sha256(path.read_bytes()).hexdigest()
+    if got != want.strip():
+        raise ModelError(f"{path}: its sha256 {got[:12]}… is not the {want.strip()[:12]}… that export recorded in "
+                         f"{sums}: the file changed after export (an edit, a copy cut short, a disk error), so its "
+                         "predictions cannot be trusted. Restore it (`dvc checkout models/export`) or export again "
+                         "(`dvc repro export`).")
 
 
 def metadata(sess, where: str | Path = "the ONNX model") -> ModelCard:

@@ -69,7 +69,12 @@ def load(stem: Path) -> tuple[torch.nn.Module, ModelCard]:
         raise ModelError(f"{weights}: weights not found next to {_with(stem, '.json')}.")
     model = create(card.architecture, card.num_classes, card.in_chans, card.model_kwargs)
     try:
-        model.load_state_dict(load_file(str(weights)), strict=True)
+        state = load_file(str(weights))
+    except Exception as exc:  # noqa: BLE001 - safetensors' SafetensorError (a bad header), an OSError, ...
+        raise ModelError(f"{weights}: not a readable safetensors file ({type(exc).__name__}: {exc}); it is cut short "
+                         "or corrupt. Restore it (`dvc checkout`) or train it again (`dvc repro`).") from None
+    try:
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ModelError(f"{weights}: weights do not fit {card.architecture} as described in its card: {exc}") from None
     model.eval()
