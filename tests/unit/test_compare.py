@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,6 +143,16 @@ def _champion(root, onnx, manifest_rows=None, version="v1.0.0"):
     return d
 
 
+def _as_exported(onnx_file: Path, proj) -> None:
+    """Put ``onnx_file`` at models/export as the export stage would: with its SHA256SUMS."""
+    import shutil
+
+    from graftline.models.runtime import write_sums
+
+    shutil.copy(onnx_file, proj.onnx_model)
+    write_sums(proj.onnx_model.parent)
+
+
 @pytest.mark.slow  # two real trainings and ONNX exports (about a minute here): not in `make test-fast`
 def test_the_stage_on_real_models(two_models):
     """run_compare on real ONNX models: first with no champion; a weak challenger is kept out, a strong one
@@ -159,13 +170,13 @@ def test_the_stage_on_real_models(two_models):
     d = proj.champion
     d.mkdir(parents=True, exist_ok=True)
     (d / "champion.json").write_text(json.dumps({"version": None}))
-    shutil.copy(onnx["strong"], proj.onnx_model)
+    _as_exported(onnx["strong"], proj)
     r = run_compare(p, proj)
     assert r.decision == "first" and r.champion is None
     assert CompareResult.read(proj.compare_json).decision == "first"  # metrics/compare.json, read back
 
     _champion(root, onnx["strong"])  # strong in prod, weak challenger
-    shutil.copy(onnx["weak"], proj.onnx_model)
+    _as_exported(onnx["weak"], proj)
     r = run_compare(p, proj)
     assert r.decision == "keep", r.why
     assert r.delta < 0 and r.delta_high < -p.margin and r.champion.version == "v1.0.0"
@@ -173,7 +184,7 @@ def test_the_stage_on_real_models(two_models):
     assert {c.label for c in r.per_class} == {"c0", "c1", "c2"} and sum(c.images for c in r.per_class) == r.test_images
 
     _champion(root, onnx["weak"])  # the other way round
-    shutil.copy(onnx["strong"], proj.onnx_model)
+    _as_exported(onnx["strong"], proj)
     r = run_compare(p, proj)
     assert r.decision == "promote" and r.delta > 0, r.why
 
@@ -185,4 +196,9 @@ def test_the_stage_on_real_models(two_models):
 
     _champion(root, onnx["strong"])  # the model in prod is the challenger itself
     with pytest.raises(ModelError, match="same weights"):
+        run_compare(p, proj)
+
+    # A challenger changed after export (copied over, its SHA256SUMS not rewritten) is refused, not scored.
+    shutil.copy(onnx["weak"], proj.onnx_model)
+    with pytest.raises(ModelError, match="changed after export"):
         run_compare(p, proj)
