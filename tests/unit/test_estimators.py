@@ -134,3 +134,20 @@ def test_the_ensemble_is_the_mean_rank_of_its_members_only():
     add_ensemble(rows)
     # ranks over the members (logme, leep, nce, knn), 1 = best: a = (1, 1, 0, 1), b = (0, 0, 1, 0), c = (.5, .5)
     assert [r["ensemble"] for r in rows] == pytest.approx([0.75, 0.25, 0.5])
+
+
+def test_logme_finds_the_maximum_at_any_feature_scale():
+    """The evidence of a class can have a second, lower maximum at alpha / beta -> infinity (the noise-only model). A
+    fixed start (alpha = beta = 1, the reference's) is not scale-free: with these features x 0.01 it fell into that
+    one and scored class 2 at -0.667 instead of -0.359 (found by hypothesis in test_estimator_properties.py). The
+    score must be the maximum, found by a dense search, at every scale."""
+    rng = np.random.default_rng(1287)
+    n, d, k = 18, 7, 4
+    y = rng.permutation(np.arange(n) % k)
+    f = (rng.normal(size=(k, d)) * 2.21)[y] + rng.normal(size=(n, d))
+    t = (y == 2).astype(float)
+    dense = max(logme_evidence(f, t, np.exp(a), np.exp(b)) for a in np.linspace(-2, 8, 101)
+                for b in np.linspace(0, 6, 61))
+    for scale in (1e-3, 1e-2, 1.0, 1e2):
+        per = logme_per_class(f * scale, y)
+        assert per[2] >= dense - 1e-3 and per[2] == pytest.approx(logme_per_class(f, y)[2], abs=1e-9), scale
