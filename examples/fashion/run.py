@@ -15,6 +15,11 @@ Candidates:
   Selection should rank it low and, were it chosen, the verdict should find no gain.
 
     python examples/fashion/run.py [--labels 10 50] [--size 64] [--steps 150] [--seeds 3] [--out build/fashion]
+
+``--budget init`` passes neither ``--steps`` nor ``--seeds`` to init, so the project trains with the budget init
+derives from the folder's size (scaffold/budget.py); ``--budget full`` is the budget init wrote before that: 300 steps,
+validation every 25, no early stopping, 5 pairs in one look. Comparing the two on the same folder shows what the
+derived budget costs in wall time and whether it reaches the same verdict.
 """
 
 from __future__ import annotations
@@ -104,7 +109,8 @@ def collect(project: Path, wall: float, repro_rc: int) -> dict:
         chk = CheckResult.read(proj.check_json)
         out.update(transfer_acc=chk.transfer_acc, scratch_acc=chk.scratch_acc, ntg=chk.ntg, ntg_low=chk.ntg_low,
                    ntg_high=chk.ntg_high, confidence=chk.confidence, verdict=chk.verdict, gate_passed=chk.passed,
-                   seeds=chk.seeds, test_images=chk.test_images,
+                   seeds=chk.seeds, test_images=chk.test_images, pairs_used=chk.pairs_used,
+                   stop_reason=chk.stop_reason,
                    per_seed=[p.model_dump() for p in chk.per_seed])
     if proj.export_json.is_file():
         exp = ExportResult.read(proj.export_json)
@@ -122,6 +128,9 @@ def collect(project: Path, wall: float, repro_rc: int) -> dict:
 # rounding for this network and refused an export whose top-1 agreed on all 1,000 test images (6.9e-4 measured).
 # 1e-3 is above that noise; top-1 agreement must still be 100% (export.min_top1_agreement).
 PARAMS_AFTER_INIT = {("validate", "near_duplicate_distance"): "1", ("export", "parity_atol"): "0.001"}
+# --budget full: init's defaults before the budget followed the data (300 steps, 5 pairs, patience 0), kept to
+# measure what the derived budget saves; init is given --steps 300 --seeds 5, these set the rest.
+FULL_BUDGET = {("finetune", "eval_every"): "25", ("finetune", "patience"): "0", ("check", "min_seeds"): "5"}
 
 
 def set_params(params: Path, values: dict[tuple[str, str], str]) -> None:
@@ -143,7 +152,8 @@ def set_params(params: Path, values: dict[tuple[str, str], str]) -> None:
 def run_one(labels: int, a: argparse.Namespace, specs: list[str]) -> dict:
     data_dir, project = a.out / f"data-{labels}", a.out / f"project-{labels}"
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "GX_ANALYTICS_ENABLED": "false"}
+           "GX_ANALYTICS_ENABLED": "false",  # the stages' `graftline` is the one beside this python (a venv's)
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     if a.reuse and (project / "dvc.yaml").is_file():  # keep what ran; dvc repro runs only what the edit made stale
         set_params(project / "params.yaml", PARAMS_AFTER_INIT)
         counts = {s: sum(1 for line in (data_dir / "manifest.csv").read_text().splitlines()[1:]
@@ -159,12 +169,15 @@ def run_one(labels: int, a: argparse.Namespace, specs: list[str]) -> dict:
             shutil.rmtree(d)
     counts = write(data_dir, labels, a.val_per_class, a.test, a.classes, a.data_seed)
     print(f"== {labels} labels per class: {counts} -> {project}", flush=True)
-    init = [_graftline(), "init", str(project), "--csv", str(data_dir / "manifest.csv"), "--steps", str(a.steps),
-            "--seeds", str(a.seeds), "--batch-size", str(a.batch_size)]
+    init = [_graftline(), "init", str(project), "--csv", str(data_dir / "manifest.csv"), "--batch-size",
+            str(a.batch_size)]
+    if a.budget != "init":
+        init += ["--steps", "300" if a.budget == "full" else str(a.steps),
+                 "--seeds", "5" if a.budget == "full" else str(a.seeds)]
     for s in specs:
         init += ["--candidate", s]
     subprocess.run(init, check=True, env=env)
-    set_params(project / "params.yaml", PARAMS_AFTER_INIT)
+    set_params(project / "params.yaml", {**PARAMS_AFTER_INIT, **(FULL_BUDGET if a.budget == "full" else {})})
     return _repro(labels, a, project, counts, env)
 
 
@@ -179,8 +192,14 @@ def _repro(labels: int, a: argparse.Namespace, project: Path, counts: dict, env:
         tail = (project / "repro.log").read_text().strip().splitlines()[-6:]
         print(f"dvc repro exited {rc} (a gate that stops the run is a result; see {project / 'repro.log'}):\n  "
               + "\n  ".join(tail), flush=True)
-    res = {"labels_per_class": labels, "split_counts": counts, "image_size": a.size, "steps": a.steps,
-           "seeds": a.seeds, "batch_size": a.batch_size, **collect(project, wall, rc)}
+    import yaml
+
+    params = yaml.safe_load((project / "params.yaml").read_text())  # what the project ran with, whoever chose it
+    ft, chk = params["finetune"], params["check"]
+    res = {"labels_per_class": labels, "split_counts": counts, "image_size": a.size, "budget": a.budget,
+           "steps": ft["steps"], "eval_every": ft["eval_every"], "patience": ft["patience"],
+           "min_seeds": chk["min_seeds"], "max_seeds": len(chk["seeds"]), "batch_size": a.batch_size,
+           **collect(project, wall, rc)}
     return res
 
 
@@ -188,7 +207,7 @@ def headline(r: dict) -> str:
     parts = [f"{r['labels_per_class']} labels/class: chose {r.get('selected', '?')}"]
     if "verdict" in r:
         parts.append(f"transfer {r['transfer_acc']:.3f} vs scratch {r['scratch_acc']:.3f}, NTG {r['ntg']:+.3f} "
-                     f"[{r['ntg_low']:+.3f}, {r['ntg_high']:+.3f}] {r['verdict']}")
+                     f"[{r['ntg_low']:+.3f}, {r['ntg_high']:+.3f}] {r['verdict']} ({r.get('stop_reason', '')})")
     parts.append(f"parity {r['parity_max_abs_diff']:.1e}" if "parity_max_abs_diff" in r else "no export (gate)")
     parts.append(f"dvc repro {r['wall_seconds']:.0f} s")
     return "; ".join(parts)
@@ -204,6 +223,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150, help="finetune.steps (both arms)")
     ap.add_argument("--seeds", type=int, default=3, help="check.seeds: paired runs per arm")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--budget", choices=["given", "init", "full"], default="given",
+                    help="given: --steps/--seeds; init: what init derives from the folder's size; full: 300 steps, "
+                    "5 pairs, no early stopping (init's defaults before)")
     ap.add_argument("--candidates", default="lite0,lite1,lite2,zoo,control",
                     help="comma-separated groups: lite0, lite1, lite2, zoo, control")
     ap.add_argument("--imagenet", type=Path, default=REPO / "models/imagenet", help="where `make imagenet` put them")
