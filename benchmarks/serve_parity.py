@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def measure(project: Path, seed: int) -> dict:
     from graftline.data.dataset import load_split
-    from graftline.data.manifest import read_manifest
     from graftline.eval.logits import predict_logits
     from graftline.models import weights
     from graftline.models.runtime import metadata, model_input, session
@@ -43,12 +42,9 @@ def measure(project: Path, seed: int) -> dict:
     test = load_split(proj.prepared, proj.root, "test", card.in_chans, card.preprocess.size, card.preprocess)
     train_logits = predict_logits(model, test.data, card.preprocess.mean, card.preprocess.std).numpy()
 
-    onnx_path = proj.exported / "model.onnx"
-    sess = session(onnx_path)
-    served_card = metadata(sess, onnx_path)
-    rows, classes, meta = read_manifest(proj.prepared)
-    root = (proj.root / meta["root"]).resolve()
-    files = [root / r.path for r in rows if r.split == "test"]
+    sess = session(proj.onnx_model)
+    served_card = metadata(sess, proj.onnx_model)
+    files = [test.data.root / p for p in test.data.paths]  # the same files, as predict gets them
     name = sess.get_inputs()[0].name
     serve_logits = np.concatenate([sess.run(["logits"], {name: model_input(files[i: i + 64], served_card)})[0]
                                    for i in range(0, len(files), 64)])
@@ -70,9 +66,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="the exported seed (check.seeds[0])")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serve_parity.json")
     a = ap.parse_args()
+    from graftline.project import Project
+
     project = a.project.resolve()
-    if not (project / "models" / "export" / "model.onnx").is_file():
-        raise SystemExit(f"{project}: no models/export/model.onnx; run `dvc repro` there first (export ships it).")
+    if not Project(project).onnx_model.is_file():
+        raise SystemExit(f"{project}: no {Project(project).onnx_model}; run `dvc repro` there first (export ships it).")
     r = measure(project, a.seed)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = a.out.with_suffix(".tmp")

@@ -42,14 +42,12 @@ LITE = {"lite0": "tf_efficientnet_lite0", "lite1": "tf_efficientnet_lite1", "lit
 CONTROL_ARCH = "tf_efficientnet_lite0"
 
 
-def _graftline() -> str:
-    beside = Path(sys.executable).with_name("graftline")
-    return str(beside) if beside.is_file() else "graftline"
-
-
-def _dvc() -> str:
-    beside = Path(sys.executable).with_name("dvc")
-    return str(beside) if beside.is_file() else "dvc"
+def _env() -> dict:
+    """Analytics off, and this python's bin folder (a venv's) first on PATH: `graftline` and `dvc` here and in the
+    DVC stages' commands are the ones installed beside this python, else the ones on PATH."""
+    return {**os.environ, "DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "GX_ANALYTICS_ENABLED": "false",
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 
 def make_control(out: Path, seed: int = 0) -> Path:
@@ -129,7 +127,8 @@ def collect(project: Path, wall: float, repro_rc: int) -> dict:
 # 1e-3 is above that noise; top-1 agreement must still be 100% (export.min_top1_agreement).
 PARAMS_AFTER_INIT = {("validate", "near_duplicate_distance"): "1", ("export", "parity_atol"): "0.001"}
 # --budget full: init's defaults before the budget followed the data (300 steps, 5 pairs, patience 0), kept to
-# measure what the derived budget saves; init is given --steps 300 --seeds 5, these set the rest.
+# measure what the derived budget saves; init is given FULL_STEPS_SEEDS, these set the rest.
+FULL_STEPS_SEEDS = (300, 5)
 FULL_BUDGET = {("finetune", "eval_every"): "25", ("finetune", "patience"): "0", ("check", "min_seeds"): "5"}
 
 
@@ -151,9 +150,7 @@ def set_params(params: Path, values: dict[tuple[str, str], str]) -> None:
 
 def run_one(labels: int, a: argparse.Namespace, specs: list[str]) -> dict:
     data_dir, project = a.out / f"data-{labels}", a.out / f"project-{labels}"
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "GX_ANALYTICS_ENABLED": "false",  # the stages' `graftline` is the one beside this python (a venv's)
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    env = _env()
     if a.reuse and (project / "dvc.yaml").is_file():  # keep what ran; dvc repro runs only what the edit made stale
         set_params(project / "params.yaml", PARAMS_AFTER_INIT)
         counts = {s: sum(1 for line in (data_dir / "manifest.csv").read_text().splitlines()[1:]
@@ -169,11 +166,10 @@ def run_one(labels: int, a: argparse.Namespace, specs: list[str]) -> dict:
             shutil.rmtree(d)
     counts = write(data_dir, labels, a.val_per_class, a.test, a.classes, a.data_seed)
     print(f"== {labels} labels per class: {counts} -> {project}", flush=True)
-    init = [_graftline(), "init", str(project), "--csv", str(data_dir / "manifest.csv"), "--batch-size",
+    init = ["graftline", "init", str(project), "--csv", str(data_dir / "manifest.csv"), "--batch-size",
             str(a.batch_size)]
     if a.budget != "init":
-        init += ["--steps", "300" if a.budget == "full" else str(a.steps),
-                 "--seeds", "5" if a.budget == "full" else str(a.seeds)]
+        init += ["--steps", str(a.steps), "--seeds", str(a.seeds)]
     for s in specs:
         init += ["--candidate", s]
     subprocess.run(init, check=True, env=env)
@@ -184,9 +180,9 @@ def run_one(labels: int, a: argparse.Namespace, specs: list[str]) -> dict:
 def _repro(labels: int, a: argparse.Namespace, project: Path, counts: dict, env: dict) -> dict:
     t0 = time.perf_counter()
     with open(project / "repro.log", "a") as log:  # every dvc repro of this project, appended
-        rc = subprocess.run([_dvc(), "repro"], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(["dvc", "repro"], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - t0
-    summary = subprocess.run([_graftline(), "summary"], cwd=project, env=env, capture_output=True, text=True).stdout
+    summary = subprocess.run(["graftline", "summary"], cwd=project, env=env, capture_output=True, text=True).stdout
     print(summary, flush=True)
     if rc:
         tail = (project / "repro.log").read_text().strip().splitlines()[-6:]
@@ -238,6 +234,8 @@ def main() -> None:
     if (why := missing_reason()) is not None:
         raise SystemExit(why)
     a.out = a.out.resolve()
+    if a.budget == "full":
+        a.steps, a.seeds = FULL_STEPS_SEEDS
     specs, notes = candidates(a.candidates.split(","), a.size, a.imagenet.resolve(), a.zoo.resolve(), a.out / "control")
     for n in notes:
         print(f"note: {n}", flush=True)
